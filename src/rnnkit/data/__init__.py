@@ -1,0 +1,1 @@
+"""Text in, ids out: tokenizers, corpora, and batching for truncated BPTT."""

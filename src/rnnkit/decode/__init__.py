@@ -1,0 +1,1 @@
+"""Generation: sampling strategies, with the state carried so each token costs one step."""

@@ -1,0 +1,67 @@
+"""Sampling from a language model: temperature, top-k, top-p, priming.
+
+The model is read once over the priming text, then advanced one token at a time
+with its state carried, so each new token costs one step of the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+
+class TokenStepper(Protocol):
+    def step(self, tokens: Tensor, state) -> tuple[Tensor, object]: ...
+
+
+class SteppableModel(Protocol):
+    def __call__(self, ids: Tensor, state=None) -> tuple[Tensor, object]: ...
+    def make_stepper(self) -> TokenStepper: ...
+
+
+def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Set to -inf every logit outside the top k and outside the smallest set with mass >= p."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        mass_before = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1) - torch.softmax(sorted_logits, -1)
+        drop_sorted = mass_before >= top_p  # keeps the first token always
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Draw one token per row of ``logits (B, V)``; temperature 0 is argmax."""
+    logits = logits.float()
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = filter_logits(logits / temperature, top_k, top_p)
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(model: SteppableModel, prime: Tensor, length: int, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
+             ) -> Iterator[Tensor]:
+    """Yield ``length`` new tokens (B,) after reading ``prime (B, P)``, P >= 1."""
+    was_training = model.training
+    model.eval()
+    try:
+        logits, state = model(prime)  # one pass over the prime, state carried from here on
+        stepper = model.make_stepper()
+        next_logits = logits[:, -1]
+        for position in range(length):
+            token = sample_next(next_logits, temperature, top_k, top_p, generator)
+            yield token
+            if position + 1 < length:
+                next_logits, state = stepper.step(token, state)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,1 @@
+"""Scores: cross-entropy as nats, bits and perplexity."""

@@ -1,0 +1,10 @@
+"""Recurrent building blocks: cells from their equations, unrolled and fused layers."""
+
+from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell, make_cell
+from rnnkit.nn.fused import FusedRecurrent
+from rnnkit.nn.recurrent import Recurrent, State
+from rnnkit.nn.state import detach_state, map_state
+from rnnkit.nn.stepper import Stepper, as_unrolled
+
+__all__ = ["GRUCell", "LSTMCell", "RNNCell", "make_cell", "FusedRecurrent", "Recurrent",
+           "State", "Stepper", "as_unrolled", "detach_state", "map_state"]

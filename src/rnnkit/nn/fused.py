@@ -1,0 +1,75 @@
+"""The same interface as ``Recurrent`` over ``torch.nn.RNN/LSTM/GRU``.
+
+These call oneDNN on the CPU and cuDNN on the GPU: a whole sequence in one kernel.
+State dicts use the same names as the unrolled path, so weights move freely
+between the two, and the initialisation is the same.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.nn.cells import init_recurrent_weights
+from rnnkit.nn.naming import canonical_to_cell, use_canonical_names
+from rnnkit.nn.recurrent import State
+
+
+class FusedRecurrent(nn.Module):
+    """``forward(x (B, T, I), state=None) -> (out (B, T, D*H), state)`` on fused kernels."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False,
+                 nonlinearity: str = "tanh", reset: str = "after") -> None:
+        super().__init__()
+        if cell == "gru" and reset != "after":
+            raise ValueError("the fused GRU applies the reset gate after the recurrent matmul; "
+                             "use reset='after' or the unrolled backend")
+        kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+                      dropout=dropout, bidirectional=bidirectional, batch_first=True)
+        if cell == "rnn":
+            self.rnn: nn.RNNBase = nn.RNN(nonlinearity=nonlinearity, **kwargs)
+        elif cell == "lstm":
+            self.rnn = nn.LSTM(**kwargs)
+        elif cell == "gru":
+            self.rnn = nn.GRU(**kwargs)
+        else:
+            raise ValueError(f"unknown cell {cell!r}; choose rnn, lstm or gru")
+        self.cell_type = cell
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.directions = 2 if bidirectional else 1
+        gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+        for suffix in [""] + (["_reverse"] if bidirectional else []):
+            for layer in range(num_layers):
+                tensors = [getattr(self.rnn, f"{p}_l{layer}{suffix}")
+                           for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                init_recurrent_weights(*tensors, gates=gates, forget_gate=1 if cell == "lstm" else None)
+        use_canonical_names(
+            self,
+            lambda key: key[4:] if key.startswith("rnn.") else None,
+            lambda key: f"rnn.{key}" if canonical_to_cell(key) else None,
+        )
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        hx = None if state is None else _stack_state(state, self.cell_type)
+        out, hn = self.rnn(x, hx)
+        return out, _unstack_state(hn, self.cell_type)
+
+
+def _stack_state(state: State, cell: str) -> Tensor | tuple[Tensor, Tensor]:
+    """Per-layer tuple -> torch.nn's (L*D, B, H) tensors."""
+    if cell == "lstm":
+        return (torch.stack([s[0] for s in state]), torch.stack([s[1] for s in state]))
+    return torch.stack(list(state))
+
+
+def _unstack_state(hn: Tensor | tuple[Tensor, Tensor], cell: str) -> State:
+    if cell == "lstm":
+        h, c = hn
+        return tuple(zip(h.unbind(0), c.unbind(0), strict=True))
+    return tuple(hn.unbind(0))
+

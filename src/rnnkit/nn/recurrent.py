@@ -1,0 +1,77 @@
+"""Unroll a cell over time: stacked layers, dropout between them, both directions.
+
+This is the from-equation path: slower than the fused kernels, but every line is
+the textbook recurrence, it supports what they cannot (the GRU of Cho et al.),
+and it is the path the tests compare against ``torch.nn`` and the NumPy reference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rnnkit.nn.cells import CellState, make_cell
+from rnnkit.nn.naming import canonical_to_cell, layer_key, use_canonical_names
+
+State = tuple[CellState, ...]  # one entry per (layer, direction), torch.nn's order
+
+
+class Recurrent(nn.Module):
+    """``forward(x (B, T, I), state=None) -> (out (B, T, D*H), state)``, batch-first.
+
+    ``state`` holds one entry per layer and direction (``l0, l0_reverse, l1, ...``):
+    a tensor (B, H) for RNN and GRU, a pair (h, c) for the LSTM.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False,
+                 nonlinearity: str = "tanh", reset: str = "after") -> None:
+        super().__init__()
+        self.cell_type = cell
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.directions = 2 if bidirectional else 1
+        self.cells = nn.ModuleDict()
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.directions
+            for reverse in range(self.directions):
+                self.cells[layer_key(layer, bool(reverse))] = make_cell(
+                    cell, layer_input, hidden_size, nonlinearity, reset)
+        use_canonical_names(self, _internal_to_canonical, _canonical_to_internal)
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        batch, steps, _ = x.shape
+        new_state: list[CellState] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for reverse in range(self.directions):
+                index = layer * self.directions + reverse
+                cell = self.cells[layer_key(layer, bool(reverse))]
+                cell_state = state[index] if state is not None else cell.initial_state(batch, x)
+                gx = cell.project_input(layer_input)  # (B, T, gates*H): all steps in one matmul
+                hs: list[Tensor] = [x] * steps
+                for t in (reversed(range(steps)) if reverse else range(steps)):
+                    hs[t], cell_state = cell.step(gx[:, t], cell_state)
+                outputs.append(torch.stack(hs, dim=1))  # (B, T, H)
+                new_state.append(cell_state)
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            if self.dropout > 0 and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+        return layer_input, tuple(new_state)
+
+
+def _internal_to_canonical(key: str) -> str | None:
+    parts = key.split(".")  # cells.l0_reverse.weight_ih
+    if len(parts) == 3 and parts[0] == "cells":
+        return f"{parts[2]}_{parts[1]}"
+    return None
+
+
+def _canonical_to_internal(key: str) -> str | None:
+    found = canonical_to_cell(key)
+    return f"cells.{found[0]}.{found[1]}" if found else None

@@ -1,0 +1,60 @@
+"""One token at a time, fast: the inference path for sampling.
+
+``torch.nn.LSTM`` on a length-1 input takes a slow general path. Generation only
+needs the last state, so this stepper runs the cells' own equations with two
+shortcuts: the first layer's input projection is precomputed for every token in
+the vocabulary (a table lookup instead of a matmul), and nothing is recorded for
+autograd. The weights are a snapshot taken when the stepper is made.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.nn.fused import FusedRecurrent
+from rnnkit.nn.naming import layer_key
+from rnnkit.nn.recurrent import Recurrent, State
+
+
+def as_unrolled(module: Recurrent | FusedRecurrent) -> Recurrent:
+    """The from-equation twin of a recurrent module, with the same weights."""
+    if isinstance(module, Recurrent):
+        return module
+    with torch.random.fork_rng(devices=[]):  # building must not move the training RNG
+        twin = Recurrent(module.cell_type, module.input_size, module.hidden_size, module.num_layers,
+                         module.dropout, module.bidirectional,
+                         getattr(module.rnn, "nonlinearity", "tanh"))
+    twin.load_state_dict(module.state_dict())
+    return twin.to(next(module.parameters()).device).eval()
+
+
+class Stepper:
+    """``step(tokens (B,), state) -> (top hidden (B, H), state)`` over a snapshot of the weights."""
+
+    def __init__(self, recurrent: Recurrent | FusedRecurrent, embedding: Tensor) -> None:
+        if recurrent.bidirectional:
+            raise ValueError("a bidirectional network cannot generate one token at a time")
+        unrolled = as_unrolled(recurrent)
+        self.cells: list[nn.Module] = [unrolled.cells[layer_key(k, False)]
+                                       for k in range(unrolled.num_layers)]
+        with torch.no_grad():
+            self.first_layer_table = self.cells[0].project_input(embedding)  # (V, gates*H)
+
+    def initial_state(self, batch: int) -> State:
+        like = self.first_layer_table
+        return tuple(cell.initial_state(batch, like) for cell in self.cells)
+
+    @torch.no_grad()
+    def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
+        if state is None:
+            state = self.initial_state(tokens.shape[0])
+        new_state = []
+        h = tokens  # replaced by the first layer's output
+        gx = self.first_layer_table[tokens]
+        for index, cell in enumerate(self.cells):
+            if index > 0:
+                gx = cell.project_input(h)
+            h, cell_state = cell.step(gx, state[index])
+            new_state.append(cell_state)
+        return h, tuple(new_state)

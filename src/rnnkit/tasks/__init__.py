@@ -1,0 +1,1 @@
+"""One problem per module: each composes nn, data, train, decode and eval."""

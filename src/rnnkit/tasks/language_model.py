@@ -1,0 +1,76 @@
+"""The language model: embedding -> recurrent layers -> linear to the vocabulary.
+
+It returns logits; losses belong to the training and evaluation code. The same
+module serves characters, words and BPE tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from rnnkit.config import option
+from rnnkit.nn import FusedRecurrent, Recurrent, State, Stepper
+
+
+@dataclass
+class ModelConfig:
+    """The network's shape; saved in ``config.json`` so a checkpoint rebuilds itself."""
+
+    cell: str = option("lstm", "recurrent cell", ("rnn", "lstm", "gru"))
+    hidden_size: int = option(512, "units per recurrent layer")
+    num_layers: int = option(2, "stacked recurrent layers")
+    embedding_size: int = option(0, "token embedding width (0: same as --hidden-size)")
+    dropout: float = option(0.0, "dropout between layers and before the output layer")
+    tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
+    backend: str = option("fused", "fused oneDNN/cuDNN kernels, or the cells' own equations unrolled",
+                          ("fused", "unrolled"))
+    nonlinearity: str = option("tanh", "vanilla RNN activation", ("tanh", "relu"))
+    reset: str = option("after", "GRU reset gate: after (torch.nn, fused) or before (Cho et al., unrolled)",
+                        ("after", "before"))
+
+
+class LanguageModel(nn.Module):
+    """``forward(ids (B, T), state=None) -> (logits (B, T, V), state)``."""
+
+    def __init__(self, vocab_size: int, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        embedding_size = config.embedding_size or config.hidden_size
+        if config.tie_weights and embedding_size != config.hidden_size:
+            raise ValueError("--tie-weights needs --embedding-size equal to --hidden-size")
+        layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(config.backend)
+        if layer_type is None:
+            raise ValueError(f"unknown backend {config.backend!r}; choose fused or unrolled")
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.recurrent = layer_type(config.cell, embedding_size, config.hidden_size, config.num_layers,
+                                    dropout=config.dropout, nonlinearity=config.nonlinearity,
+                                    reset=config.reset)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size, vocab_size)
+        if config.tie_weights:
+            self.head.weight = self.embedding.weight
+        nn.init.normal_(self.embedding.weight, std=0.1 if not config.tie_weights else embedding_size**-0.5)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        x = self.embedding(ids)                   # (B, T, E)
+        out, state = self.recurrent(x, state)     # (B, T, H)
+        return self.head(self.dropout(out)), state  # (B, T, V)
+
+    def make_stepper(self) -> LanguageModelStepper:
+        return LanguageModelStepper(self)
+
+
+class LanguageModelStepper:
+    """One token in, next-token logits out, over a snapshot of the model's weights."""
+
+    def __init__(self, model: LanguageModel) -> None:
+        self.recurrent = Stepper(model.recurrent, model.embedding.weight.detach())
+        self.head_weight = model.head.weight.detach()
+        self.head_bias = model.head.bias.detach()
+
+    def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
+        h, state = self.recurrent.step(tokens, state)
+        return nn.functional.linear(h, self.head_weight, self.head_bias), state

@@ -1,0 +1,182 @@
+"""Language-model runs end to end: train, resume, sample and evaluate from a run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit import __version__
+from rnnkit.config import from_dict, to_dict
+from rnnkit.data.batching import check_fits, compact_ids
+from rnnkit.data.corpora import read_corpus
+from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.decode.sampling import generate
+from rnnkit.errors import UserError
+from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.train import checkpoint
+from rnnkit.train.loop import TrainConfig, TrainLoop
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    run: Path
+    config: dict
+    tokenizer: Tokenizer
+    model: LanguageModel
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
+    return torch.device(name)
+
+
+def new_run_dir(out: str | None, sources: list[str]) -> Path:
+    """``--out`` if given (refusing to overwrite a run), else runs/NAME, runs/NAME-2, ..."""
+    if out:
+        run = Path(out)
+        if (run / checkpoint.CONFIG).exists():
+            raise UserError(f"{run}: already holds a run; continue it with --resume {run} or pick a new --out")
+    else:
+        stem = Path(sources[0]).stem or "run"
+        run, n = Path("runs") / stem, 2
+        while run.exists():
+            run, n = Path("runs") / f"{stem}-{n}", n + 1
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.ndarray, np.ndarray, str]:
+    """Read, split by position, fit the tokenizer on the training part, encode both parts."""
+    text = read_corpus(sources, data.encoding, data.max_chars or None)
+    name = ", ".join(sources)
+    cut = int(round(len(text) * (1 - data.val_fraction)))
+    train_text, val_text = text[:cut], text[cut:]
+    if len(train_text.strip()) == 0 or len(val_text) < 2:
+        raise UserError(f"{name}: {len(text)} characters are too few to split into training and "
+                        "validation text; give a longer text")
+    tokenizer = fit_tokenizer(data.tokenizer, train_text, data.vocab_size)
+    train_ids = compact_ids(tokenizer.encode(train_text), tokenizer.vocab_size)
+    val_ids = compact_ids(tokenizer.encode(val_text), tokenizer.vocab_size)
+    check_fits(len(train_ids), data.batch_size, data.seq_len, name)
+    if len(val_ids) < 2:
+        raise UserError(f"{name}: the validation part has under 2 tokens; raise --val-fraction")
+    start_text = "\n" if "\n" in train_text else train_text[0]
+    return tokenizer, train_ids, val_ids, start_text
+
+
+def train(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
+          out: str | None, device_name: str, show_progress: bool | None = None) -> tuple[Path, dict]:
+    """A new run: returns its directory and the final validation scores."""
+    device = resolve_device(device_name)
+    tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
+    run = new_run_dir(out, sources)
+    torch.manual_seed(train_config.seed)
+    model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
+    config = {
+        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm",
+        "sources": [str(s) for s in sources], "start_text": start_text, "vocab_size": tokenizer.vocab_size,
+        "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data),
+    }
+    checkpoint.write_json(run / checkpoint.CONFIG, config)
+    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    print(f"run {run}: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
+          f"vocabulary {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}",
+          file=sys.stderr)
+    task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
+                             train_config.sample_length)
+    loop = TrainLoop(model, task, train_config, run, show_progress)
+    return run, loop.fit()
+
+
+def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
+           stop_at: int | None = None) -> tuple[Path, dict]:
+    """Continue a run exactly where its last checkpoint left it; ``overrides`` may change budgets."""
+    config = checkpoint.read_config(run)
+    device = resolve_device(device_name)
+    data = from_dict(DataConfig, config["data"])
+    train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
+    tokenizer, train_ids, val_ids, start_text = prepare_data(config["sources"], data)
+    saved = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    if saved.to_dict() != tokenizer.to_dict():
+        raise UserError(f"{run}: the data files changed since this run started; "
+                        f"restore {', '.join(config['sources'])} or start a new run")
+    model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"])).to(device)
+    state = checkpoint.load_state(run / checkpoint.STATE)
+    weights_step = checkpoint.load_weights(run / checkpoint.LAST, model, device)
+    if weights_step != state["step"]:
+        raise UserError(f"{run}: {checkpoint.LAST} (step {weights_step}) and {checkpoint.STATE} "
+                        f"(step {state['step']}) disagree; the checkpoint is damaged, start a new run")
+    config["train"] = to_dict(train_config)
+    checkpoint.write_json(run / checkpoint.CONFIG, config)
+    task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
+                             train_config.sample_length)
+    loop = TrainLoop(model, task, train_config, run, show_progress)
+    loop.load_state_dict(state)
+    print(f"run {run}: resuming at step {loop.step}", file=sys.stderr)
+    return run, loop.fit(stop_at=stop_at)
+
+
+def load_run(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedRun:
+    """A trained model and its tokenizer, for sampling and evaluation."""
+    config = checkpoint.read_config(run)
+    if config.get("task") != "lm":
+        raise UserError(f"{run}: a {config.get('task')!r} run, not a language model")
+    device = resolve_device(device_name)
+    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"]))
+    checkpoint.load_weights(run / weights, model, device)
+    return LoadedRun(run, config, tokenizer, model.to(device).eval())
+
+
+def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k: int, top_p: float,
+           seed: int) -> Iterator[str]:
+    """Yield decoded pieces of text as they are generated, prime first."""
+    tokenizer = loaded.tokenizer
+    missing = tokenizer.unknown(prime)
+    if missing:
+        shown = ", ".join(repr(c) for c in missing[:8])
+        raise UserError(f"--prime: {shown} never appeared in {loaded.run}'s training text; "
+                        "remove them or train on text that has them")
+    ids = tokenizer.encode(prime or loaded.config["start_text"])
+    device = next(loaded.model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    if prime:
+        yield normalize(prime)
+    tokens = generate(loaded.model, torch.as_tensor(ids, device=device)[None], length, temperature,
+                      top_k, top_p, generator)
+    if tokenizer.kind != "bpe":
+        for token in tokens:
+            yield tokenizer.decode([int(token)])
+        return
+    generated, emitted = [], ""
+    for token in tokens:  # byte-level BPE: print only once the bytes form whole characters
+        generated.append(int(token))
+        text = tokenizer.decode(generated)
+        if not text.endswith("\ufffd"):
+            yield text[len(emitted):]
+            emitted = text
+
+
+def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int) -> dict:
+    """Scores over a text: nats, bits and perplexity per token and per character."""
+    text = read_corpus(sources, encoding)
+    ids = loaded.tokenizer.encode(text)
+    if len(ids) < 2:
+        raise UserError(f"{', '.join(sources)}: needs at least 2 tokens to score; give a longer text")
+    device = next(loaded.model.parameters()).device
+    total, tokens = stream_nats(loaded.model, ids, streams, seq_len, device)
+    characters = loaded.tokenizer.token_chars(ids[1:])
+    result = scores(total, tokens, characters)
+    result["unknown_tokens"] = int((ids == 0).sum())
+    return result

@@ -1,0 +1,78 @@
+"""Truncated BPTT on a token stream: the language model's side of the training loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from rnnkit.config import option
+from rnnkit.data.batching import StreamBatches
+from rnnkit.data.tokenizers import Tokenizer
+from rnnkit.decode.sampling import generate
+from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.nn import detach_state
+from rnnkit.tasks.language_model import LanguageModel
+
+
+@dataclass
+class DataConfig:
+    """What the model reads and how it is cut into batches."""
+
+    tokenizer: str = option("char", "token unit", ("char", "word", "bpe"))
+    vocab_size: int = option(2000, "vocabulary size for word and BPE tokens")
+    val_fraction: float = option(0.1, "the last fraction of the text held out for validation")
+    encoding: str = option("utf-8", "text encoding of the data files")
+    max_chars: int = option(0, "read at most this many characters (0: all; built-in corpora: 5,000,000)")
+    batch_size: int = option(64, "parallel streams per batch (B)")
+    seq_len: int = option(128, "time steps per chunk for truncated BPTT (T)")
+    eval_streams: int = option(16, "parallel streams when scoring validation text")
+
+
+class LanguageModelTask:
+    """Loss, validation, samples and the carried hidden state for ``TrainLoop``."""
+
+    def __init__(self, model: LanguageModel, tokenizer: Tokenizer, train_ids: np.ndarray,
+                 val_ids: np.ndarray, data: DataConfig, start_text: str, device: torch.device,
+                 sample_length: int) -> None:
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.batches = StreamBatches(train_ids, data.batch_size, data.seq_len)
+        self.val_ids = val_ids
+        self.val_chars = tokenizer.token_chars(val_ids[1:])
+        self.data = data
+        self.start_ids = tokenizer.encode(start_text)
+        self.sample_length = sample_length
+        self.state = None
+
+    def tokens_per_step(self) -> int:
+        return self.data.batch_size * self.data.seq_len
+
+    def loss(self, step: int) -> torch.Tensor:
+        inputs, targets, starts_epoch = self.batches.batch(step)
+        if starts_epoch:
+            self.state = None  # each pass over the data starts from a zero state
+        logits, state = self.model(inputs.to(self.device), self.state)
+        self.state = detach_state(state)  # truncated BPTT: carry the value, cut the graph
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.to(self.device).flatten())
+
+    def evaluate(self) -> dict:
+        total, tokens = stream_nats(self.model, self.val_ids, self.data.eval_streams, self.data.seq_len,
+                                    self.device)
+        result = scores(total, tokens, self.val_chars)
+        return {"loss": result["nats_per_token"], **result}
+
+    def sample(self, generator: torch.Generator) -> str:
+        prime = torch.as_tensor(self.start_ids, device=self.device)[None]
+        tokens = [int(t) for t in generate(self.model, prime, self.sample_length, generator=generator)]
+        return self.tokenizer.decode(tokens)
+
+    def carried_state(self) -> dict:
+        return {"hidden": [] if self.state is None else list(self.state)}
+
+    def load_carried_state(self, state: dict) -> None:
+        hidden = state["hidden"]
+        self.state = None if not hidden else tuple(
+            tuple(t.to(self.device) for t in s) if isinstance(s, tuple | list) else s.to(self.device)
+            for s in hidden)

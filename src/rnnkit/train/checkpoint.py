@@ -1,0 +1,111 @@
+"""Run directories: weights, config, vocabulary and training state, written atomically.
+
+Every file is written to a temporary name beside its target and renamed over it,
+so a crash or Ctrl-C never leaves a half-written checkpoint. Nothing here executes
+code on load: weights are safetensors, metadata JSON, and the training state is
+read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from rnnkit.errors import UserError
+
+FORMAT = 1
+CONFIG = "config.json"
+TOKENIZER = "tokenizer.json"
+BEST = "model.safetensors"
+LAST = "last.safetensors"
+STATE = "trainer_state.pt"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename ``tmp`` over ``path`` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8"))
+
+
+def save_weights(path: Path, model: torch.nn.Module, step: int) -> None:
+    """safetensors, de-duplicating tied weights; the step goes in the metadata."""
+    atomic_write(path, lambda tmp: save_model(model, str(tmp), metadata={"step": str(step)}))
+
+
+def save_state(path: Path, state: dict) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def read_config(run: Path) -> dict:
+    """The run's config.json, or a UserError saying why this is not a usable run."""
+    if not run.exists():
+        raise UserError(f"{run}: no such run directory; pass the folder `rnnkit train --out` wrote")
+    config_path = run / CONFIG
+    if not run.is_dir() or not config_path.exists():
+        raise UserError(f"{run}: not an rnnkit run (no {CONFIG}); pass the folder `rnnkit train --out` wrote")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{config_path}: corrupt ({err.__class__.__name__}); "
+                        "restore it from a backup or train again") from None
+    if not isinstance(config, dict) or "rnnkit_format" not in config:
+        raise UserError(f"{config_path}: not written by rnnkit (no rnnkit_format); "
+                        "pass a run directory made by `rnnkit train`")
+    if config["rnnkit_format"] != FORMAT:
+        raise UserError(f"{run}: checkpoint format {config['rnnkit_format']} comes from an incompatible rnnkit "
+                        f"version (this one reads format {FORMAT}); use the matching rnnkit or train again")
+    return config
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; the run is incomplete, train again") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: corrupt ({err.__class__.__name__}); train again") from None
+
+
+def load_weights(path: Path, model: torch.nn.Module, device: torch.device | str = "cpu") -> int:
+    """Load safetensors weights into ``model``; returns the step they were saved at."""
+    if not path.exists():
+        raise UserError(f"{path}: missing; the run has no weights yet, train it first")
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+        with open(path, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        reason = str(err).splitlines()[0][:120]
+        raise UserError(f"{path}: corrupt or does not match config.json ({reason}); "
+                        "use the run's other .safetensors file or train again") from None
+    if missing or unexpected:
+        raise UserError(f"{path}: weights do not match config.json (missing {sorted(missing)[:3]}, "
+                        f"unexpected {sorted(unexpected)[:3]}); train again")
+    return int(header.get("__metadata__", {}).get("step", 0))
+
+
+def load_state(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing, so the run cannot resume; start a new run") from None
+    except Exception as err:  # torch raises several types for a damaged file
+        raise UserError(f"{path}: corrupt ({str(err).splitlines()[0][:100]}); start a new run") from None

@@ -1,0 +1,236 @@
+"""The training loop: it knows optimisers, budgets and checkpoints, not models.
+
+A task supplies four things: the loss for a global step, a validation score,
+a sample of text, and whatever state it carries between steps (for truncated
+BPTT, the hidden state). The loop does the rest: AdamW, warm-up and cosine
+decay, clipping by global norm, evaluation, early stopping, progress, logs,
+atomic checkpoints, exact resume, Ctrl-C and divergence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from rnnkit.config import option
+from rnnkit.errors import UserError
+from rnnkit.train import checkpoint
+from rnnkit.train.schedule import learning_rate, progress
+
+
+@dataclass
+class TrainConfig:
+    """How to train; saved in ``config.json`` next to the model's shape."""
+
+    steps: int = option(0, "stop after this many optimiser steps (0: no step limit)")
+    minutes: float = option(0.0, "stop after this much training time (0: no time limit)")
+    lr: float = option(3e-3, "peak learning rate (AdamW)")
+    weight_decay: float = option(0.01, "AdamW decoupled weight decay, on matrices only")
+    warmup_steps: int = option(50, "linear learning-rate warm-up from 0")
+    schedule: str = option("cosine", "learning rate after warm-up", ("cosine", "constant"))
+    min_lr_ratio: float = option(0.05, "where the cosine ends, as a fraction of --lr")
+    clip: float = option(1.0, "clip the global gradient norm to this (0: off)")
+    eval_every: int = option(250, "steps between validations, samples and checkpoints")
+    patience: int = option(0, "stop after this many validations without improvement (0: off)")
+    seed: int = option(1337, "seeds weights, dropout and samples")
+    sample_length: int = option(200, "tokens of sample text written at each validation")
+
+
+class Task(Protocol):
+    def loss(self, step: int) -> torch.Tensor: ...
+    def tokens_per_step(self) -> int: ...
+    def evaluate(self) -> dict: ...
+    def sample(self, generator: torch.Generator) -> str: ...
+    def carried_state(self) -> dict: ...
+    def load_carried_state(self, state: dict) -> None: ...
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training, after the checkpoint was written."""
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not biases, not embeddings)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (decay if param.ndim >= 2 and "embedding" not in name else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+
+
+class TrainLoop:
+    """Runs a task to its budget, writing ``metrics.jsonl``, ``samples.jsonl`` and checkpoints."""
+
+    def __init__(self, model: torch.nn.Module, task: Task, config: TrainConfig, run: Path,
+                 show_progress: bool | None = None) -> None:
+        self.model, self.task, self.config, self.run = model, task, config, run
+        self.optimizer = make_optimizer(model, config)
+        self.step = 0
+        self.elapsed = 0.0
+        self.best_score = math.inf
+        self.bad_evals = 0
+        self.saved_step: int | None = None
+        self.last_eval: dict = {}
+        self.show_progress = show_progress
+        self._stop_requested = False
+        self._last_refresh = 0.0
+        self._gnorm = 0.0
+
+    # -- resume --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step, "elapsed": self.elapsed, "best_score": self.best_score,
+            "bad_evals": self.bad_evals, "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "task": self.task.carried_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.best_score, self.bad_evals = float(state["best_score"]), int(state["bad_evals"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.task.load_carried_state(state["task"])
+        self.saved_step = self.step
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self, stop_at: int | None = None) -> dict:
+        """Train until the budget, early stopping, ``stop_at`` steps, or Ctrl-C; returns the last scores."""
+        config = self.config
+        if config.steps <= 0 and config.minutes <= 0:
+            raise UserError("no budget: pass --steps N or --minutes M")
+        bar = self._progress_bar()
+        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        started = time.perf_counter() - self.elapsed
+        tokens_seen, window_start = 0, time.perf_counter()
+        try:
+            while not self._budget_spent() and (stop_at is None or self.step < stop_at):
+                loss = self._train_step()
+                self.elapsed = time.perf_counter() - started
+                tokens_seen += self.task.tokens_per_step()
+                rate = tokens_seen / max(time.perf_counter() - window_start, 1e-9)
+                if self.step % 10 == 0:
+                    self._log({"step": self.step, "loss": loss, "lr": self._lr(), "grad_norm": self._gnorm,
+                               "elapsed": round(self.elapsed, 3), "tokens_per_s": round(rate)})
+                self._update_bar(bar, loss, rate)
+                if self._stop_requested:
+                    self._evaluate_and_save()
+                    raise Interrupted(f"interrupted at step {self.step}; checkpoint saved in {self.run}; "
+                                      f"continue with: rnnkit train --resume {self.run}")
+                if self.step % config.eval_every == 0:
+                    if self._evaluate_and_save():
+                        break
+            if self.saved_step != self.step:
+                self._evaluate_and_save()
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+            if bar is not None:
+                bar.close()
+        return self.last_eval
+
+    def _train_step(self) -> float:
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss = self.task.loss(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.clip > 0:
+            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        else:
+            gnorm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.model.parameters()
+                                                          if p.grad is not None]))
+        value, self._gnorm = loss.item(), float(gnorm)
+        if not (math.isfinite(value) and math.isfinite(self._gnorm)):
+            self._diverged(value)
+        self.optimizer.step()
+        self.step += 1
+        return value
+
+    def _diverged(self, value: float) -> None:
+        kept = (f"the last good checkpoint (step {self.saved_step}) is kept in {self.run}"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        raise UserError(f"training diverged at step {self.step + 1} (loss {value}); {kept}; "
+                        "lower --lr or --clip and train again")
+
+    def _evaluate_and_save(self) -> bool:
+        """Validate, sample, checkpoint; returns True when early stopping says stop."""
+        scores = self.task.evaluate()
+        generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
+        text = self.task.sample(generator)
+        score = scores["loss"]
+        improved = score < self.best_score
+        if improved:
+            self.best_score, self.bad_evals = score, 0
+        else:
+            self.bad_evals += 1
+        self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3)}
+        self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
+                   **{f"val_{k}": v for k, v in scores.items()}})
+        _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
+                                                   "text": text})
+        checkpoint.save_weights(self.run / checkpoint.LAST, self.model, self.step)
+        if improved:
+            checkpoint.save_weights(self.run / checkpoint.BEST, self.model, self.step)
+        checkpoint.save_state(self.run / checkpoint.STATE, self.state_dict())
+        self.saved_step = self.step
+        return self.config.patience > 0 and self.bad_evals >= self.config.patience
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _lr(self) -> float:
+        run_progress = progress(self.step, self.elapsed, self.config.steps, self.config.minutes * 60)
+        return learning_rate(self.config.lr, self.step, run_progress, self.config.warmup_steps,
+                             self.config.schedule, self.config.min_lr_ratio)
+
+    def _budget_spent(self) -> bool:
+        config = self.config
+        return ((config.steps > 0 and self.step >= config.steps)
+                or (config.minutes > 0 and self.elapsed >= config.minutes * 60))
+
+    def _request_stop(self, signum, frame) -> None:
+        if self._stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
+
+    def _log(self, record: dict) -> None:
+        _append_jsonl(self.run / "metrics.jsonl", record)
+
+    def _progress_bar(self) -> tqdm | None:
+        show = sys.stderr.isatty() if self.show_progress is None else self.show_progress
+        if not show:
+            return None
+        if self.config.steps > 0:
+            return tqdm(total=self.config.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        total = round(self.config.minutes * 60)
+        return tqdm(total=total, initial=min(round(self.elapsed), total), unit="s", dynamic_ncols=True,
+                    bar_format="{l_bar}{bar}| {n:.0f}/{total}s [{elapsed}<{remaining}{postfix}]")
+
+    def _update_bar(self, bar: tqdm | None, loss: float, rate: float) -> None:
+        if bar is None:
+            return
+        bar.n = self.step if self.config.steps > 0 else min(self.elapsed, bar.total)
+        val = self.last_eval.get("bits_per_char")
+        bar.set_postfix_str(f"loss {loss:.3f}" + (f" val bpc {val:.3f}" if val is not None else "")
+                            + f" {rate:,.0f} tok/s", refresh=False)
+        now = time.perf_counter()
+        if now - self._last_refresh > 0.25:
+            bar.refresh()
+            self._last_refresh = now
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
