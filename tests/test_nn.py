@@ -74,9 +74,9 @@ def test_unrolled_and_fused_match_torch_layers(cell, layers, bidir, dtype):
     h0 = torch.randn(layers * directions, 3, 6, dtype=dtype)
     c0 = torch.randn(layers * directions, 3, 6, dtype=dtype)
     if cell == "lstm":
-        state = tuple(zip(h0.unbind(0), c0.unbind(0)))
+        state = tuple(zip(h0.unbind(0), c0.unbind(0), strict=True))
         ref_out, (ref_h, ref_c) = reference(x, (h0, c0))
-        ref_state = [t for pair in zip(ref_h.unbind(0), ref_c.unbind(0)) for t in pair]
+        ref_state = [t for pair in zip(ref_h.unbind(0), ref_c.unbind(0), strict=True) for t in pair]
     else:
         state = tuple(h0.unbind(0))
         ref_out, ref_h = reference(x, h0)
@@ -175,4 +175,4 @@ def test_detach_state_cuts_the_graph():
     assert all(t.requires_grad for t in flatten(state))
     detached = detach_state(state)
     assert not any(t.requires_grad for t in flatten(detached))
-    assert all(torch.equal(a, b) for a, b in zip(flatten(state), flatten(detached)))
+    assert all(torch.equal(a, b) for a, b in zip(flatten(state), flatten(detached), strict=True))

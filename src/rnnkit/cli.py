@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--encoding", default="utf-8", help="text encoding of the files")
     evaluate.add_argument("--streams", type=int, default=16, help="parallel streams (each starts from zero)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
+                          help="arithmetic for the forward pass")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
@@ -111,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     loaded = lm_run.load_run(args.run, args.device)
     data = loaded.config["data"]
-    result = lm_run.evaluate(loaded, args.data, args.encoding, args.streams, data["seq_len"])
+    result = lm_run.evaluate(loaded, args.data, args.encoding, args.streams, data["seq_len"], args.precision)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Interrupted as err:
         print(f"rnnkit: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -6,5 +6,16 @@ from rnnkit.nn.recurrent import Recurrent, State
 from rnnkit.nn.state import detach_state, map_state
 from rnnkit.nn.stepper import Stepper, as_unrolled
 
-__all__ = ["GRUCell", "LSTMCell", "RNNCell", "make_cell", "FusedRecurrent", "Recurrent",
-           "State", "Stepper", "as_unrolled", "detach_state", "map_state"]
+__all__ = [
+           "FusedRecurrent",
+           "GRUCell",
+           "LSTMCell",
+           "RNNCell",
+           "Recurrent",
+           "State",
+           "Stepper",
+           "as_unrolled",
+           "detach_state",
+           "make_cell",
+           "map_state",
+]

@@ -22,6 +22,7 @@ from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
+from rnnkit.train.precision import autocast, resolve_precision
 
 
 @dataclasses.dataclass
@@ -75,8 +76,12 @@ def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.nd
 
 
 def train(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
-          out: str | None, device_name: str, show_progress: bool | None = None) -> tuple[Path, dict]:
-    """A new run: returns its directory and the final validation scores."""
+          out: str | None, device_name: str, show_progress: bool | None = None,
+          stop_at: int | None = None) -> tuple[Path, dict]:
+    """A new run: returns its directory and the final validation scores.
+
+    ``stop_at`` ends it early at that step with a checkpoint, as Ctrl-C would.
+    """
     device = resolve_device(device_name)
     tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
     run = new_run_dir(out, sources)
@@ -84,19 +89,22 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
     config = {
         "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm",
-        "sources": [str(s) for s in sources], "start_text": start_text, "vocab_size": tokenizer.vocab_size,
+        "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources],
+        "start_text": start_text, "vocab_size": tokenizer.vocab_size,
         "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data),
     }
+    precision = resolve_precision(train_config.precision, device)
+    config["precision"] = precision
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
     print(f"run {run}: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
           f"vocabulary {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}",
+          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}, {precision}",
           file=sys.stderr)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
-                             train_config.sample_length)
+                             train_config.sample_length, precision)
     loop = TrainLoop(model, task, train_config, run, show_progress)
-    return run, loop.fit()
+    return run, loop.fit(stop_at=stop_at)
 
 
 def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
@@ -120,7 +128,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     config["train"] = to_dict(train_config)
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
-                             train_config.sample_length)
+                             train_config.sample_length, config.get("precision", "fp32"))
     loop = TrainLoop(model, task, train_config, run, show_progress)
     loop.load_state_dict(state)
     print(f"run {run}: resuming at step {loop.step}", file=sys.stderr)
@@ -168,14 +176,16 @@ def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k
             emitted = text
 
 
-def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int) -> dict:
+def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int,
+             precision: str = "fp32") -> dict:
     """Scores over a text: nats, bits and perplexity per token and per character."""
     text = read_corpus(sources, encoding)
     ids = loaded.tokenizer.encode(text)
     if len(ids) < 2:
         raise UserError(f"{', '.join(sources)}: needs at least 2 tokens to score; give a longer text")
     device = next(loaded.model.parameters()).device
-    total, tokens = stream_nats(loaded.model, ids, streams, seq_len, device)
+    with autocast(device, resolve_precision(precision, device)):
+        total, tokens = stream_nats(loaded.model, ids, streams, seq_len, device)
     characters = loaded.tokenizer.token_chars(ids[1:])
     result = scores(total, tokens, characters)
     result["unknown_tokens"] = int((ids == 0).sum())

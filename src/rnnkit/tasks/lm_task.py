@@ -15,6 +15,7 @@ from rnnkit.decode.sampling import generate
 from rnnkit.eval.perplexity import scores, stream_nats
 from rnnkit.nn import detach_state
 from rnnkit.tasks.language_model import LanguageModel
+from rnnkit.train.precision import autocast
 
 
 @dataclass
@@ -36,8 +37,9 @@ class LanguageModelTask:
 
     def __init__(self, model: LanguageModel, tokenizer: Tokenizer, train_ids: np.ndarray,
                  val_ids: np.ndarray, data: DataConfig, start_text: str, device: torch.device,
-                 sample_length: int) -> None:
+                 sample_length: int, precision: str = "fp32") -> None:
         self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.precision = precision
         self.batches = StreamBatches(train_ids, data.batch_size, data.seq_len)
         self.val_ids = val_ids
         self.val_chars = tokenizer.token_chars(val_ids[1:])
@@ -53,13 +55,15 @@ class LanguageModelTask:
         inputs, targets, starts_epoch = self.batches.batch(step)
         if starts_epoch:
             self.state = None  # each pass over the data starts from a zero state
-        logits, state = self.model(inputs.to(self.device), self.state)
+        with autocast(self.device, self.precision):
+            logits, state = self.model(inputs.to(self.device), self.state)
         self.state = detach_state(state)  # truncated BPTT: carry the value, cut the graph
         return F.cross_entropy(logits.flatten(0, 1).float(), targets.to(self.device).flatten())
 
     def evaluate(self) -> dict:
-        total, tokens = stream_nats(self.model, self.val_ids, self.data.eval_streams, self.data.seq_len,
-                                    self.device)
+        with autocast(self.device, self.precision):
+            total, tokens = stream_nats(self.model, self.val_ids, self.data.eval_streams,
+                                        self.data.seq_len, self.device)
         result = scores(total, tokens, self.val_chars)
         return {"loss": result["nats_per_token"], **result}
 

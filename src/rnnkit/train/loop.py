@@ -24,6 +24,7 @@ from tqdm import tqdm
 from rnnkit.config import option
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint
+from rnnkit.train.precision import PRECISIONS
 from rnnkit.train.schedule import learning_rate, progress
 
 
@@ -43,6 +44,8 @@ class TrainConfig:
     patience: int = option(0, "stop after this many validations without improvement (0: off)")
     seed: int = option(1337, "seeds weights, dropout and samples")
     sample_length: int = option(200, "tokens of sample text written at each validation")
+    precision: str = option("fp32", "fp32, bf16 (autocast, fp32 master weights), or auto: bf16 where "
+                            "the CPU has AVX-512 bf16/AMX or the GPU supports it", PRECISIONS)
 
 
 class Task(Protocol):
@@ -114,14 +117,16 @@ class TrainLoop:
             raise UserError("no budget: pass --steps N or --minutes M")
         bar = self._progress_bar()
         previous_handler = signal.signal(signal.SIGINT, self._request_stop)
-        started = time.perf_counter() - self.elapsed
-        tokens_seen, window_start = 0, time.perf_counter()
+        tokens_seen, training_time = 0, 0.0
         try:
             while not self._budget_spent() and (stop_at is None or self.step < stop_at):
-                loss = self._train_step()
-                self.elapsed = time.perf_counter() - started
+                step_started = time.perf_counter()
+                loss = self.train_step()
+                step_time = time.perf_counter() - step_started
+                self.elapsed += step_time  # training time only: validation does not eat the budget
+                training_time += step_time
                 tokens_seen += self.task.tokens_per_step()
-                rate = tokens_seen / max(time.perf_counter() - window_start, 1e-9)
+                rate = tokens_seen / max(training_time, 1e-9)
                 if self.step % 10 == 0:
                     self._log({"step": self.step, "loss": loss, "lr": self._lr(), "grad_norm": self._gnorm,
                                "elapsed": round(self.elapsed, 3), "tokens_per_s": round(rate)})
@@ -130,9 +135,8 @@ class TrainLoop:
                     self._evaluate_and_save()
                     raise Interrupted(f"interrupted at step {self.step}; checkpoint saved in {self.run}; "
                                       f"continue with: rnnkit train --resume {self.run}")
-                if self.step % config.eval_every == 0:
-                    if self._evaluate_and_save():
-                        break
+                if self.step % config.eval_every == 0 and self._evaluate_and_save():
+                    break
             if self.saved_step != self.step:
                 self._evaluate_and_save()
         finally:
@@ -141,7 +145,7 @@ class TrainLoop:
                 bar.close()
         return self.last_eval
 
-    def _train_step(self) -> float:
+    def train_step(self) -> float:
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -155,20 +159,22 @@ class TrainLoop:
                                                           if p.grad is not None]))
         value, self._gnorm = loss.item(), float(gnorm)
         if not (math.isfinite(value) and math.isfinite(self._gnorm)):
-            self._diverged(value)
+            self._diverged(value, "loss" if not math.isfinite(value) else "gradient norm")
         self.optimizer.step()
         self.step += 1
         return value
 
-    def _diverged(self, value: float) -> None:
+    def _diverged(self, value: float, what: str) -> None:
         kept = (f"the last good checkpoint (step {self.saved_step}) is kept in {self.run}"
                 if self.saved_step is not None else "no checkpoint had been written yet")
-        raise UserError(f"training diverged at step {self.step + 1} (loss {value}); {kept}; "
+        raise UserError(f"training diverged at step {self.step} ({what} {value}); {kept}; "
                         "lower --lr or --clip and train again")
 
     def _evaluate_and_save(self) -> bool:
         """Validate, sample, checkpoint; returns True when early stopping says stop."""
         scores = self.task.evaluate()
+        if not math.isfinite(scores["loss"]):
+            self._diverged(scores["loss"], "validation loss")
         generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
         text = self.task.sample(generator)
         score = scores["loss"]
@@ -180,6 +186,7 @@ class TrainLoop:
         self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3)}
         self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
                    **{f"val_{k}": v for k, v in scores.items()}})
+        self._report(scores, improved)
         _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
                                                    "text": text})
         checkpoint.save_weights(self.run / checkpoint.LAST, self.model, self.step)
@@ -204,6 +211,14 @@ class TrainLoop:
         if self._stop_requested:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self._stop_requested = True
+
+    def _report(self, scores: dict, improved: bool) -> None:
+        """One line per validation, above the progress bar (or alone when there is none)."""
+        if self.show_progress is False:
+            return
+        line = (f"step {self.step:>6}  {self.elapsed:7.1f}s  val {scores['bits_per_char']:.4f} bits/char "
+                f"({scores['nats_per_char']:.4f} nats){'  *best' if improved else ''}")
+        tqdm.write(line, file=sys.stderr)
 
     def _log(self, record: dict) -> None:
         _append_jsonl(self.run / "metrics.jsonl", record)

@@ -8,8 +8,9 @@ import math
 def progress(step: int, elapsed: float, max_steps: int, max_seconds: float) -> float:
     """How far through its budget a run is, 0..1; with two budgets, the nearer one counts.
 
-    A time budget makes the schedule depend on wall time, so that a ten-minute run
-    decays its learning rate over ten minutes whatever speed the machine has.
+    A time budget makes the schedule depend on training time (validation excluded),
+    so that a ten-minute run decays its learning rate over ten minutes whatever
+    speed the machine has.
     """
     fractions = []
     if max_steps > 0:

@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_MINUTES ?= 3
+
+.PHONY: demo test lint bench clean
+
+# torch==2.13.0 is pinned only where no torch is installed: it is the CPU build on
+# this kind of machine, while an open range would pull several GB of CUDA packages.
+$(BIN)/rnnkit: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/rnnkit
+	$(BIN)/rnnkit train python-stdlib --minutes $(DEMO_MINUTES) --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+
+test: $(BIN)/rnnkit
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/rnnkit
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/sample_speed.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

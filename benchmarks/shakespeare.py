@@ -1,0 +1,52 @@
+"""Validation loss on Tiny Shakespeare after 1, 2, 5 and 10 minutes of `rnnkit train`.
+
+Each budget is a separate run with the default configuration (so the learning-rate
+schedule decays over the budget it is given), trained on the first 90% and scored
+over the whole last 10% with the state carried. Prints one table.
+
+    python benchmarks/shakespeare.py ../shared/data/tinyshakespeare.txt [--minutes 1 2 5 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from rnnkit.cli import build_parser
+from rnnkit.config import from_args
+from rnnkit.tasks import lm_run
+from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.train.loop import TrainConfig
+
+TARGETS = {1.0: 1.62, 10.0: 1.45}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 2, 5, 10])
+    args, extra = parser.parse_known_args()
+    rows = []
+    for minutes in args.minutes:
+        train_args = build_parser().parse_args(["train", str(args.path), "--minutes", str(minutes), *extra])
+        configs = [from_args(cls, train_args) for cls in (ModelConfig, TrainConfig, DataConfig)]
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            _, final = lm_run.train([str(args.path)], *configs, str(Path(tmp) / "run"), "cpu", False)
+            wall = time.perf_counter() - started
+        rows.append((minutes, final["step"], final["nats_per_char"], final["bits_per_char"], wall))
+        print(f"  done: {minutes:g} min -> {final['nats_per_char']:.4f} nats/char", flush=True)
+    print(f"\nTiny Shakespeare, default configuration{' + ' + ' '.join(extra) if extra else ''}")
+    print(f"{'budget':>8} {'steps':>7} {'val nats/char':>14} {'val bits/char':>14} {'target':>8} {'wall s':>8}")
+    for minutes, steps, nats, bits, wall in rows:
+        target = TARGETS.get(minutes, math.nan)
+        mark = "" if math.isnan(target) else (" ok" if nats <= target else " MISS")
+        print(f"{minutes:>7g}m {steps:>7} {nats:>14.4f} {bits:>14.4f} {target:>8.2f}{mark} {wall:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Training throughput: rnnkit's training step against a plain PyTorch loop of the same shapes.
+
+Both run in this process, interleaved in rounds (these machines are noisy), and
+both are compared with this machine's fp32 matrix-multiply peak measured here.
+Prints one table. Target: rnnkit's overhead over the plain loop under 5%.
+
+    python benchmarks/train_throughput.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rnnkit.data.tokenizers import CharTokenizer
+from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.train.loop import TrainConfig, TrainLoop
+
+VOCAB = 65
+SHAPES = [(2, 512, 64, 64), (2, 256, 16, 64), (1, 512, 32, 64)]  # layers, hidden, batch, seq_len
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def flops_per_token(layers: int, hidden: int) -> float:
+    """Forward + backward (3x forward) multiply-adds of the LSTM and output layer, per token."""
+    lstm = layers * 4 * hidden * 2 * hidden  # input and recurrent matrices (input width = hidden)
+    return 3 * 2 * (lstm + hidden * VOCAB)
+
+
+class PlainLSTM(nn.Module):
+    """The baseline: what one would write by hand with torch.nn."""
+
+    def __init__(self, layers: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, VOCAB)
+
+    def forward(self, x, state):
+        out, state = self.lstm(self.embed(x), state)
+        return self.head(out), state
+
+
+def plain_steps(layers, hidden, batch, seq_len, ids, steps):
+    model = PlainLSTM(layers, hidden)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    stream = torch.as_tensor(ids[: batch * (len(ids) // batch)].astype(np.int64)).view(batch, -1)
+    state = None
+
+    def run():
+        nonlocal state
+        for step in range(steps):
+            chunk = stream[:, step * seq_len: (step + 1) * seq_len + 1]
+            logits, state = model(chunk[:, :-1], state)
+            state = tuple(s.detach() for s in state)
+            loss = F.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten())
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+    return run
+
+
+def rnnkit_steps(layers, hidden, batch, seq_len, ids, steps, run_dir: Path):
+    tokenizer = CharTokenizer([chr(32 + i) for i in range(VOCAB - 1)])
+    model = LanguageModel(VOCAB, ModelConfig(hidden_size=hidden, num_layers=layers))
+    task = LanguageModelTask(model, tokenizer, ids, ids[:1000], DataConfig(batch_size=batch, seq_len=seq_len),
+                             " ", torch.device("cpu"), 10)
+    loop = TrainLoop(model, task, TrainConfig(steps=10**9, warmup_steps=0), run_dir, show_progress=False)
+
+    def run():
+        for _ in range(steps):
+            loop.train_step()
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=4)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    ids = np.random.default_rng(0).integers(0, VOCAB, 2_000_000).astype(np.uint8)
+    peak = matmul_peak()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers, hidden, batch, seq_len in SHAPES:
+            plain = plain_steps(layers, hidden, batch, seq_len, ids, args.steps)
+            ours = rnnkit_steps(layers, hidden, batch, seq_len, ids, args.steps, Path(tmp))
+            plain(), ours()  # warm-up
+            times = {"plain": [], "rnnkit": []}
+            for _ in range(args.rounds):
+                times["plain"].append(_timed(plain))
+                times["rnnkit"].append(_timed(ours))
+            tokens = batch * seq_len * args.steps
+            rate = {k: tokens / statistics.median(v) for k, v in times.items()}
+            gflops = rate["rnnkit"] * flops_per_token(layers, hidden) / 1e9
+            rows.append((f"{layers}x{hidden} B{batch} T{seq_len}", rate["plain"], rate["rnnkit"],
+                         rate["plain"] / rate["rnnkit"] - 1, gflops, gflops / peak))
+    print(f"training throughput, fp32, {torch.get_num_threads()} threads; "
+          f"matmul peak measured here {peak:.0f} GFLOP/s")
+    print(f"{'shape':<18} {'plain chars/s':>14} {'rnnkit chars/s':>15} {'overhead':>9} {'GFLOP/s':>8} "
+          f"{'of peak':>8}")
+    for name, plain_rate, our_rate, overhead, gflops, fraction in rows:
+        print(f"{name:<18} {plain_rate:>14,.0f} {our_rate:>15,.0f} {overhead:>8.1%} {gflops:>8.1f} "
+              f"{fraction:>8.1%}")
+
+
+if __name__ == "__main__":
+    main()

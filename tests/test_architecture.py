@@ -1,0 +1,44 @@
+"""Imports point down (ARCHITECTURE.md rule 2), checked by reading the source."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rnnkit"
+# what each layer may import from rnnkit; anything else is an upward import
+ALLOWED = {
+    "reference": set(),
+    "errors": set(),
+    "config": set(),
+    "nn": {"nn", "config"},
+    "data": {"data", "errors", "config"},
+    "eval": {"eval"},
+    "decode": {"decode"},
+    "train": {"train", "errors", "config"},
+    "tasks": {"tasks", "nn", "data", "eval", "decode", "train", "errors", "config", "__init__"},
+}
+
+
+def rnnkit_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rnnkit"):
+            parts = node.module.split(".")
+            found.add(parts[1] if len(parts) > 1 else "__init__")
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("rnnkit."))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down(path):
+    layer = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    if layer not in ALLOWED:
+        return  # cli, __main__ and __init__ sit on top
+    assert rnnkit_imports(path) <= ALLOWED[layer]
+
+
+def test_files_stay_small():
+    for path in PACKAGE.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 320, path

@@ -1,0 +1,191 @@
+"""The rnnkit command end to end on a tiny corpus, including every bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY
+from safetensors.torch import load_file
+
+from rnnkit.cli import main
+
+
+def rnnkit(*args: str) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "rnnkit", *args], capture_output=True, text=True,
+                          timeout=240)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shakespeare_slice) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    result = rnnkit("train", str(shakespeare_slice), "--out", str(run), "--steps", "30", *TINY)
+    assert result.returncode == 0, result.stderr
+    assert "bits per character" in result.stdout and "sample:" in result.stdout
+    return run
+
+
+def test_run_directory_holds_everything_to_reload(trained):
+    for name in ("config.json", "tokenizer.json", "model.safetensors", "last.safetensors",
+                 "trainer_state.pt", "metrics.jsonl", "samples.jsonl"):
+        assert (trained / name).exists(), name
+    config = json.loads((trained / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 32 and config["task"] == "lm"
+    evals = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    val = [e["val_bits_per_char"] for e in evals if "val_bits_per_char" in e]
+    assert len(val) == 3 and val[-1] < val[0]  # it learned something in 30 steps
+    samples = [json.loads(line) for line in (trained / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [10, 20, 30]
+    torch.load(trained / "trainer_state.pt", weights_only=True)  # no code runs on load
+
+
+def test_eval_json_reports_bits_and_matches_the_training_log(trained, shakespeare_slice):
+    result = rnnkit("eval", str(trained), str(shakespeare_slice), "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert {"bits_per_char", "nats_per_char", "perplexity", "tokens"} <= set(scores)
+    assert scores["tokens"] == 59_999
+    assert math.isclose(scores["bits_per_char"], scores["nats_per_char"] / math.log(2))
+    assert math.isclose(scores["perplexity"], math.exp(scores["nats_per_char"]), rel_tol=1e-9)
+    assert 1.0 < scores["bits_per_char"] < math.log2(65)
+
+
+def test_sample_is_reproducible_and_greedy_is_argmax(trained):
+    a = rnnkit("sample", str(trained), "--seed", "3", "--length", "60")
+    b = rnnkit("sample", str(trained), "--seed", "3", "--length", "60")
+    c = rnnkit("sample", str(trained), "--seed", "4", "--length", "60")
+    assert a.returncode == 0 and a.stdout == b.stdout and a.stdout != c.stdout
+    greedy = rnnkit("sample", str(trained), "--prime", "ROMEO:", "--temperature", "0", "--length", "30")
+    assert greedy.stdout.startswith("ROMEO:")
+    assert len(greedy.stdout.rstrip("\n")) >= 30
+
+
+def test_resume_continues_exactly(tmp_path, shakespeare_slice):
+    common = [str(shakespeare_slice), *TINY, "--dropout", "0.2", "--progress"]
+    assert main(["train", *common, "--steps", "20", "--out", str(tmp_path / "whole"),
+                 "--schedule", "constant"]) == 0
+    assert main(["train", *common, "--steps", "10", "--out", str(tmp_path / "split"),
+                 "--schedule", "constant"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "20"]) == 0
+    whole = load_file(tmp_path / "whole" / "last.safetensors")
+    split = load_file(tmp_path / "split" / "last.safetensors")
+    assert whole.keys() == split.keys()
+    for key in whole:
+        assert torch.equal(whole[key], split[key]), key
+
+
+def test_resume_exact_with_the_cosine_schedule(tmp_path, shakespeare_slice):
+    from rnnkit.cli import build_parser
+    from rnnkit.config import from_args
+    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.language_model import ModelConfig
+    from rnnkit.tasks.lm_task import DataConfig
+    from rnnkit.train.loop import TrainConfig
+
+    args = build_parser().parse_args(["train", *TINY, "--dropout", "0.1", "--steps", "16"])
+    configs = [from_args(c, args) for c in (ModelConfig, TrainConfig, DataConfig)]
+    data = [str(shakespeare_slice)]
+    lm_run.train(data, *configs, str(tmp_path / "whole"), "cpu", False)
+    lm_run.train(data, *configs, str(tmp_path / "split"), "cpu", False, stop_at=7)
+    assert lm_run.resume(tmp_path / "split", {}, "cpu", False)[1]["step"] == 16
+    split = load_file(tmp_path / "split" / "last.safetensors")
+    for key, value in load_file(tmp_path / "whole" / "last.safetensors").items():
+        assert torch.equal(value, split[key]), key
+
+
+def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, trained, shakespeare_slice):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Grüße aus Köln\n".encode("latin-1") * 100)
+    short = tmp_path / "short.txt"
+    short.write_text("to be or not to be\n" * 5)
+    not_run = tmp_path / "not_a_run"
+    not_run.mkdir()
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(trained, corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"garbage" * 10)
+    foreign = tmp_path / "foreign"
+    shutil.copytree(trained, foreign)
+    config = json.loads((foreign / "config.json").read_text())
+    config["rnnkit_format"] = 99
+    (foreign / "config.json").write_text(json.dumps(config))
+    cases = [
+        (["train", str(tmp_path / "missing.txt")], "missing.txt: no such file"),
+        (["train", str(empty)], "empty.txt: the file is empty"),
+        (["train", str(binary)], "data.bin: looks like a binary file"),
+        (["train", str(latin)], "latin.txt: byte 2 is not valid utf-8; pass --encoding"),
+        (["train", str(short), "--batch-size", "64", "--seq-len", "128"], "the largest that fit"),
+        (["sample", str(trained), "--prime", "日本"], "'日', '本' never appeared"),
+        (["sample", str(not_run)], "not an rnnkit run"),
+        (["eval", str(corrupt), str(shakespeare_slice)], "model.safetensors: corrupt"),
+        (["sample", str(foreign)], "incompatible rnnkit version"),
+        (["train", str(shakespeare_slice), "--out", str(trained)], "already holds a run"),
+    ]
+    for args, message in cases:
+        result = rnnkit(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_latin1_trains_with_the_encoding_flag(tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Grüße aus Köln, schöne Grüße.\n".encode("latin-1") * 200)
+    run = tmp_path / "run"
+    assert main(["train", str(latin), "--encoding", "latin-1", "--steps", "2", "--out", str(run), *TINY]) == 0
+    assert "ü" in json.loads((run / "tokenizer.json").read_text())["chars"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, shakespeare_slice, capsys):
+    bad = tmp_path / "bad"
+    # an absurd learning rate blows the weights up within a few steps
+    code = main(["train", str(shakespeare_slice), "--out", str(bad), "--steps", "200", "--lr", "1e30",
+                 "--clip", "0", *TINY, "--warmup-steps", "0", "--eval-every", "1"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert "training diverged at step" in err and "the last good checkpoint (step" in err, err
+    saved = int(err.split("checkpoint (step ")[1].split(")")[0])
+    state = torch.load(bad / "trainer_state.pt", weights_only=True)
+    assert state["step"] == saved >= 1
+    assert all(torch.isfinite(t).all() for t in load_file(bad / "last.safetensors").values())
+
+
+def test_interrupt_saves_then_exits(tmp_path, shakespeare_slice):
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", str(shakespeare_slice), "--out",
+                                str(run), "--minutes", "5", *TINY], stderr=subprocess.PIPE, text=True)
+    import signal
+    import time
+
+    deadline = time.time() + 60
+    while not (run / "trainer_state.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "checkpoint saved" in err and "--resume" in err
+    state = torch.load(run / "trainer_state.pt", weights_only=True)
+    assert state["step"] > 10  # saved at the interruption, not only at the first validation
+
+
+def test_corpora_lists_the_builtin_corpus():
+    result = rnnkit("corpora")
+    assert result.returncode == 0 and "python-stdlib" in result.stdout
+
+
+def test_every_command_has_help():
+    for command in ("train", "sample", "eval", "corpora"):
+        result = rnnkit(command, "--help")
+        assert result.returncode == 0 and "usage" in result.stdout
+    assert "(default: 512)" in rnnkit("train", "--help").stdout

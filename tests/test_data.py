@@ -1,0 +1,130 @@
+"""Tokenizers, corpora and TBPTT batching."""
+
+import unicodedata
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnkit.data.batching import StreamBatches, check_fits, compact_ids, split_ids
+from rnnkit.data.corpora import read_builtin, read_corpus, read_folder, read_text_file
+from rnnkit.data.tokenizers import (
+    BPETokenizer,
+    CharTokenizer,
+    WordTokenizer,
+    tokenizer_from_dict,
+)
+from rnnkit.errors import UserError
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_char_round_trip_on_any_unicode(text):
+    tokenizer = CharTokenizer.fit(text)
+    ids = tokenizer.encode(text)
+    assert ids.min() >= 1  # every character was seen
+    assert tokenizer.decode(ids) == unicodedata.normalize("NFC", text)
+    again = tokenizer_from_dict(tokenizer.to_dict())
+    assert np.array_equal(again.encode(text), ids)
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts)
+def test_word_round_trip_on_any_unicode(text):
+    tokenizer = WordTokenizer.fit(text, max_size=10**6)
+    assert tokenizer.decode(tokenizer.encode(text)) == unicodedata.normalize("NFC", text)
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return BPETokenizer.fit("the cat sat on the mat; théâtre, Straße, 日本語 " * 50, vocab_size=300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts)
+def test_bpe_round_trip_on_any_unicode(bpe, text):
+    # byte-level BPE never needs <unk>: unseen scripts fall back to bytes
+    assert bpe.decode(bpe.encode(text)) == unicodedata.normalize("NFC", text)
+    assert tokenizer_from_dict(bpe.to_dict()).encode(text).tolist() == bpe.encode(text).tolist()
+
+
+def test_unknown_characters_map_to_unk_and_are_reported():
+    tokenizer = CharTokenizer.fit("abc")
+    assert tokenizer.encode("abz").tolist() == [1, 2, 0]
+    assert tokenizer.unknown("zaz€") == ["z", "€"]
+    assert tokenizer.decode([0]) == "\ufffd"
+
+
+def test_nfc_makes_composed_and_decomposed_one_character():
+    tokenizer = CharTokenizer.fit("e\u0301")  # e + combining acute
+    assert tokenizer.vocab_size == 2 and tokenizer.encode("é").tolist() == [1]
+
+
+def test_word_vocabulary_cut_off_keeps_the_most_frequent():
+    tokenizer = WordTokenizer.fit("a a a b b c", max_size=3)  # " a" and " b" twice, "a" and " c" once
+    assert tokenizer.words == [" a", " b"] and tokenizer.vocab_size == 3
+    assert tokenizer.encode("a a c").tolist() == [0, 1, 0]
+
+
+def test_compact_ids_use_the_smallest_type():
+    assert compact_ids(np.arange(10), 200).dtype == np.uint8
+    assert compact_ids(np.arange(10), 1000).dtype == np.uint16
+
+
+def test_tbptt_batches_are_contiguous_columns():
+    ids = np.arange(1000) % 251
+    batches = StreamBatches(ids.astype(np.uint8), batch_size=4, seq_len=7)
+    stream = (len(ids) - 1) // 4
+    first_x, first_y, starts = batches.batch(0)
+    second_x, _, second_starts = batches.batch(1)
+    assert starts and not second_starts
+    assert torch.equal(first_y[:, :-1], first_x[:, 1:])  # targets are inputs shifted by one
+    for b in range(4):
+        assert first_x[b, 0] == ids[b * stream]  # column b starts where stream b starts
+        assert second_x[b, 0] == first_y[b, -1]  # the next chunk continues the column
+    assert torch.equal(batches.batch(batches.chunks)[0], first_x)  # an epoch later, from the top
+
+
+def test_split_is_positional():
+    train, val = split_ids(np.arange(100), 0.1)
+    assert train.tolist() == list(range(90)) and val.tolist() == list(range(90, 100))
+
+
+def test_too_short_names_what_fits():
+    with pytest.raises(UserError, match=r"--batch-size 6 \(at --seq-len 16\) or --seq-len 12"):
+        check_fits(100, 8, 16, "x.txt")
+
+
+def test_bad_files_are_refused_with_the_fix(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x7fELF\x00\x01\x02" * 10)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café olé".encode("latin-1"))
+    cases = [(tmp_path / "nope.txt", "no such file"), (empty, "empty"), (binary, "binary"),
+             (latin, "--encoding")]
+    for path, words in cases:
+        with pytest.raises(UserError, match=words) as err:
+            read_text_file(path)
+        assert str(path) in str(err.value)
+    assert read_text_file(latin, "latin-1") == "café olé"
+
+
+def test_folders_read_sorted_and_skip_binaries(tmp_path):
+    (tmp_path / "b.txt").write_text("second")
+    (tmp_path / "a.txt").write_text("first ")
+    (tmp_path / "c.bin").write_bytes(b"\x00\x01")
+    assert read_folder(tmp_path) == "first second"
+    assert read_corpus([str(tmp_path / "b.txt"), str(tmp_path / "a.txt")]) == "secondfirst "
+
+
+def test_python_stdlib_corpus_is_fixed_and_capped():
+    text = read_builtin("python-stdlib", 50_000)
+    assert len(text) == 50_000
+    assert text == read_builtin("python-stdlib", 50_000)
+    assert "def " in text and "import" in text
