@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = LanguageModel(VOCAB, ModelConfig(hidden_size=HIDDEN, num_layers=LAYERS)).eval()
+    model = LanguageModel(VOCAB, ModelConfig(hidden_size=HIDDEN, num_layers=LAYERS, embedding_size=HIDDEN)).eval()
     rows = []
     for batch, length in ((1, 1000), (64, 200)):
         runners = {"nn.LSTM, one char per call": lstm_sampler(batch, length),

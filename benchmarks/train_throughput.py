@@ -26,7 +26,7 @@ from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.train.loop import TrainConfig, TrainLoop
 
 VOCAB = 65
-SHAPES = [(2, 512, 64, 64), (2, 256, 16, 64), (1, 512, 32, 64)]  # layers, hidden, batch, seq_len
+SHAPES = [(1, 512, 64, 16, 64), (2, 512, 512, 64, 64), (2, 256, 256, 16, 64)]  # layers, hidden, embed, B, T
 
 
 def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
@@ -42,19 +42,19 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def flops_per_token(layers: int, hidden: int) -> float:
-    """Forward + backward (3x forward) multiply-adds of the LSTM and output layer, per token."""
-    lstm = layers * 4 * hidden * 2 * hidden  # input and recurrent matrices (input width = hidden)
+def flops_per_token(layers: int, hidden: int, embed: int) -> float:
+    """Forward + backward (3x forward) floating-point operations of the matrix multiplies, per token."""
+    lstm = 4 * hidden * (embed + hidden) + (layers - 1) * 4 * hidden * 2 * hidden
     return 3 * 2 * (lstm + hidden * VOCAB)
 
 
 class PlainLSTM(nn.Module):
     """The baseline: what one would write by hand with torch.nn."""
 
-    def __init__(self, layers: int, hidden: int) -> None:
+    def __init__(self, layers: int, hidden: int, embed: int) -> None:
         super().__init__()
-        self.embed = nn.Embedding(VOCAB, hidden)
-        self.lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
+        self.embed = nn.Embedding(VOCAB, embed)
+        self.lstm = nn.LSTM(embed, hidden, layers, batch_first=True)
         self.head = nn.Linear(hidden, VOCAB)
 
     def forward(self, x, state):
@@ -62,8 +62,8 @@ class PlainLSTM(nn.Module):
         return self.head(out), state
 
 
-def plain_steps(layers, hidden, batch, seq_len, ids, steps):
-    model = PlainLSTM(layers, hidden)
+def plain_steps(layers, hidden, embed, batch, seq_len, ids, steps):
+    model = PlainLSTM(layers, hidden, embed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     stream = torch.as_tensor(ids[: batch * (len(ids) // batch)].astype(np.int64)).view(batch, -1)
     state = None
@@ -82,9 +82,9 @@ def plain_steps(layers, hidden, batch, seq_len, ids, steps):
     return run
 
 
-def rnnkit_steps(layers, hidden, batch, seq_len, ids, steps, run_dir: Path):
+def rnnkit_steps(layers, hidden, embed, batch, seq_len, ids, steps, run_dir: Path):
     tokenizer = CharTokenizer([chr(32 + i) for i in range(VOCAB - 1)])
-    model = LanguageModel(VOCAB, ModelConfig(hidden_size=hidden, num_layers=layers))
+    model = LanguageModel(VOCAB, ModelConfig(hidden_size=hidden, num_layers=layers, embedding_size=embed))
     task = LanguageModelTask(model, tokenizer, ids, ids[:1000], DataConfig(batch_size=batch, seq_len=seq_len),
                              " ", torch.device("cpu"), 10)
     loop = TrainLoop(model, task, TrainConfig(steps=10**9, warmup_steps=0), run_dir, show_progress=False)
@@ -105,9 +105,9 @@ def main() -> None:
     peak = matmul_peak()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for layers, hidden, batch, seq_len in SHAPES:
-            plain = plain_steps(layers, hidden, batch, seq_len, ids, args.steps)
-            ours = rnnkit_steps(layers, hidden, batch, seq_len, ids, args.steps, Path(tmp))
+        for layers, hidden, embed, batch, seq_len in SHAPES:
+            plain = plain_steps(layers, hidden, embed, batch, seq_len, ids, args.steps)
+            ours = rnnkit_steps(layers, hidden, embed, batch, seq_len, ids, args.steps, Path(tmp))
             plain(), ours()  # warm-up
             times = {"plain": [], "rnnkit": []}
             for _ in range(args.rounds):
@@ -115,15 +115,15 @@ def main() -> None:
                 times["rnnkit"].append(_timed(ours))
             tokens = batch * seq_len * args.steps
             rate = {k: tokens / statistics.median(v) for k, v in times.items()}
-            gflops = rate["rnnkit"] * flops_per_token(layers, hidden) / 1e9
-            rows.append((f"{layers}x{hidden} B{batch} T{seq_len}", rate["plain"], rate["rnnkit"],
+            gflops = rate["rnnkit"] * flops_per_token(layers, hidden, embed) / 1e9
+            rows.append((f"{layers}x{hidden} E{embed} B{batch} T{seq_len}", rate["plain"], rate["rnnkit"],
                          rate["plain"] / rate["rnnkit"] - 1, gflops, gflops / peak))
     print(f"training throughput, fp32, {torch.get_num_threads()} threads; "
           f"matmul peak measured here {peak:.0f} GFLOP/s")
-    print(f"{'shape':<18} {'plain chars/s':>14} {'rnnkit chars/s':>15} {'overhead':>9} {'GFLOP/s':>8} "
+    print(f"{'shape':<24} {'plain chars/s':>14} {'rnnkit chars/s':>15} {'overhead':>9} {'GFLOP/s':>8} "
           f"{'of peak':>8}")
     for name, plain_rate, our_rate, overhead, gflops, fraction in rows:
-        print(f"{name:<18} {plain_rate:>14,.0f} {our_rate:>15,.0f} {overhead:>8.1%} {gflops:>8.1f} "
+        print(f"{name:<24} {plain_rate:>14,.0f} {our_rate:>15,.0f} {overhead:>8.1%} {gflops:>8.1f} "
               f"{fraction:>8.1%}")
 
 

@@ -9,6 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rnnkit"
 # what each layer may import from rnnkit; anything else is an upward import
 ALLOWED = {
     "reference": set(),
+    "experiments": {"experiments", "tasks", "nn", "data", "train", "eval", "errors", "config"},
     "errors": set(),
     "config": set(),
     "nn": {"nn", "config"},

@@ -189,3 +189,17 @@ def test_every_command_has_help():
         result = rnnkit(command, "--help")
         assert result.returncode == 0 and "usage" in result.stdout
     assert "(default: 512)" in rnnkit("train", "--help").stdout
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cuda_checkpoint_loads_and_scores_the_same_on_cpu(tmp_path, shakespeare_slice):
+    run = tmp_path / "gpu"
+    assert main(["train", str(shakespeare_slice), "--out", str(run), "--steps", "20", "--device", "cuda",
+                 *TINY]) == 0
+    scores = {}
+    for device in ("cuda", "cpu"):
+        result = rnnkit("eval", str(run), str(shakespeare_slice), "--json", "--device", device)
+        assert result.returncode == 0, result.stderr
+        scores[device] = json.loads(result.stdout)["bits_per_char"]
+    assert math.isclose(scores["cuda"], scores["cpu"], rel_tol=1e-4)
+    assert rnnkit("sample", str(run), "--device", "cpu", "--length", "20").returncode == 0

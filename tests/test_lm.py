@@ -14,8 +14,9 @@ from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 
 def test_fused_and_unrolled_language_models_share_weights_and_outputs():
     torch.manual_seed(0)
-    fused = LanguageModel(20, ModelConfig(hidden_size=16, backend="fused", tie_weights=True))
-    unrolled = LanguageModel(20, ModelConfig(hidden_size=16, backend="unrolled", tie_weights=True))
+    shape = dict(hidden_size=16, num_layers=2, embedding_size=0, tie_weights=True)
+    fused = LanguageModel(20, ModelConfig(backend="fused", **shape))
+    unrolled = LanguageModel(20, ModelConfig(backend="unrolled", **shape))
     unrolled.load_state_dict(fused.state_dict())
     ids = torch.randint(0, 20, (3, 9))
     torch.testing.assert_close(fused(ids)[0], unrolled(ids)[0], atol=1e-5, rtol=1e-5)

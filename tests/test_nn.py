@@ -59,14 +59,16 @@ LAYER_CASES = [(cell, layers, bidir) for cell in ("rnn", "lstm", "gru")
                for layers in (1, 2, 3) for bidir in (False, True)]
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cell,layers,bidir", LAYER_CASES)
-def test_unrolled_and_fused_match_torch_layers(cell, layers, bidir, dtype):
+def test_unrolled_and_fused_match_torch_layers(cell, layers, bidir, dtype, dropout):
+    """With dropout configured but switched off (eval mode), all three agree exactly."""
     torch.manual_seed(layers * 10 + bidir)
-    kwargs = dict(num_layers=layers, bidirectional=bidir, dropout=0.0)
-    unrolled = Recurrent(cell, 4, 6, **kwargs).to(dtype)
-    fused = FusedRecurrent(cell, 4, 6, **kwargs).to(dtype)
-    reference = TORCH_LAYERS[cell](4, 6, batch_first=True, **kwargs).to(dtype)
+    kwargs = dict(num_layers=layers, bidirectional=bidir, dropout=dropout)
+    unrolled = Recurrent(cell, 4, 6, **kwargs).to(dtype).eval()
+    fused = FusedRecurrent(cell, 4, 6, **kwargs).to(dtype).eval()
+    reference = TORCH_LAYERS[cell](4, 6, batch_first=True, **kwargs).to(dtype).eval()
     fused.load_state_dict(unrolled.state_dict())
     reference.load_state_dict(unrolled.state_dict())  # canonical names are torch.nn's
     x = torch.randn(3, 5, 4, dtype=dtype, requires_grad=True)

@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
+
+    experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "
+                                     "clipping, depth, cells", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    experiment.add_argument("name", choices=("vanishing", "memory", "clipping", "depth", "cells"))
+    experiment.add_argument("data", nargs="*", default=["python-stdlib"], help="text for the language-model ones")
+    experiment.add_argument("--quick", action="store_true", help="a small, fast version")
+    experiment.add_argument("--out", type=Path, default=Path("experiments"), help="folder for NAME.json and NAME.png")
     return parser
 
 
@@ -85,7 +92,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = from_args(ModelConfig, args)
         train_config = from_args(TrainConfig, args)
         data = from_args(DataConfig, args)
-        run, final = TASKS[args.task](args.data, model, train_config, data, args.out, args.device, args.progress)
+        if model.backend == "numpy":
+            from rnnkit.tasks.numpy_lm import train_numpy
+
+            run, final = train_numpy(args.data, model, train_config, data, args.out)
+        else:
+            run, final = TASKS[args.task](args.data, model, train_config, data, args.out, args.device,
+                                          args.progress)
     loaded = lm_run.load_run(run, args.device)
     print(f"\nstep {final['step']}: validation {final['bits_per_char']:.3f} bits per character "
           f"({final['nats_per_char']:.3f} nats); best weights in {run / 'model.safetensors'}")
@@ -137,6 +150,13 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from rnnkit.experiments import EXPERIMENTS
+
+    EXPERIMENTS[args.name](args.data, args.out, args.quick)
+    return 0
+
+
 def _train_lm(*args):
     from rnnkit.tasks import lm_run
 
@@ -144,7 +164,8 @@ def _train_lm(*args):
 
 
 TASKS = {"lm": _train_lm}
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "corpora": cmd_corpora}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "corpora": cmd_corpora,
+            "experiment": cmd_experiment}
 
 
 def main(argv: list[str] | None = None) -> int:

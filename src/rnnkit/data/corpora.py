@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rnnkit.errors import UserError
 
-DEFAULT_BUILTIN_CHARS = 5_000_000
+DEFAULT_BUILTIN_CHARS = 3_000_000
 _SNIFF_BYTES = 8192
 
 

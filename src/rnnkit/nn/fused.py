@@ -26,7 +26,8 @@ class FusedRecurrent(nn.Module):
             raise ValueError("the fused GRU applies the reset gate after the recurrent matmul; "
                              "use reset='after' or the unrolled backend")
         kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
-                      dropout=dropout, bidirectional=bidirectional, batch_first=True)
+                      dropout=dropout if num_layers > 1 else 0.0,  # only ever between layers
+                      bidirectional=bidirectional, batch_first=True)
         if cell == "rnn":
             self.rnn: nn.RNNBase = nn.RNN(nonlinearity=nonlinearity, **kwargs)
         elif cell == "lstm":

@@ -40,6 +40,10 @@ class Stepper:
                                        for k in range(unrolled.num_layers)]
         with torch.no_grad():
             self.first_layer_table = self.cells[0].project_input(embedding)  # (V, gates*H)
+            # each cell's input projection is affine: keep its matrix and its value at zero
+            self.input_weights = [cell.weight_ih.t() for cell in self.cells]
+            self.input_biases = [cell.project_input(cell.weight_ih.new_zeros(1, cell.input_size))[0]
+                                 for cell in self.cells]
 
     def initial_state(self, batch: int) -> State:
         like = self.first_layer_table
@@ -54,7 +58,7 @@ class Stepper:
         gx = self.first_layer_table[tokens]
         for index, cell in enumerate(self.cells):
             if index > 0:
-                gx = cell.project_input(h)
+                gx = torch.addmm(self.input_biases[index], h, self.input_weights[index])
             h, cell_state = cell.step(gx, state[index])
             new_state.append(cell_state)
         return h, tuple(new_state)

@@ -20,12 +20,13 @@ class ModelConfig:
 
     cell: str = option("lstm", "recurrent cell", ("rnn", "lstm", "gru"))
     hidden_size: int = option(512, "units per recurrent layer")
-    num_layers: int = option(2, "stacked recurrent layers")
-    embedding_size: int = option(0, "token embedding width (0: same as --hidden-size)")
+    num_layers: int = option(1, "stacked recurrent layers")
+    embedding_size: int = option(64, "token embedding width (0: same as --hidden-size)")
     dropout: float = option(0.0, "dropout between layers and before the output layer")
     tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
-    backend: str = option("fused", "fused oneDNN/cuDNN kernels, or the cells' own equations unrolled",
-                          ("fused", "unrolled"))
+    backend: str = option("fused", "fused oneDNN/cuDNN kernels, the cells' own equations unrolled, or "
+                          "numpy: train with the NumPy reference and hand-written BPTT (slow)",
+                          ("fused", "unrolled", "numpy"))
     nonlinearity: str = option("tanh", "vanilla RNN activation", ("tanh", "relu"))
     reset: str = option("after", "GRU reset gate: after (torch.nn, fused) or before (Cho et al., unrolled)",
                         ("after", "before"))
@@ -42,7 +43,7 @@ class LanguageModel(nn.Module):
             raise ValueError("--tie-weights needs --embedding-size equal to --hidden-size")
         layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(config.backend)
         if layer_type is None:
-            raise ValueError(f"unknown backend {config.backend!r}; choose fused or unrolled")
+            raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused or unrolled")
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.recurrent = layer_type(config.cell, embedding_size, config.hidden_size, config.num_layers,
                                     dropout=config.dropout, nonlinearity=config.nonlinearity,

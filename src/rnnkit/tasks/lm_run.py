@@ -85,6 +85,8 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     device = resolve_device(device_name)
     tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
     run = new_run_dir(out, sources)
+    train_ids, val_ids = (checkpoint.save_ids(run / name, ids)
+                          for name, ids in ((checkpoint.TRAIN_IDS, train_ids), (checkpoint.VAL_IDS, val_ids)))
     torch.manual_seed(train_config.seed)
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
     config = {
@@ -114,11 +116,9 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     device = resolve_device(device_name)
     data = from_dict(DataConfig, config["data"])
     train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
-    tokenizer, train_ids, val_ids, start_text = prepare_data(config["sources"], data)
-    saved = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
-    if saved.to_dict() != tokenizer.to_dict():
-        raise UserError(f"{run}: the data files changed since this run started; "
-                        f"restore {', '.join(config['sources'])} or start a new run")
+    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    train_ids, val_ids = (checkpoint.load_ids(run / name) for name in (checkpoint.TRAIN_IDS, checkpoint.VAL_IDS))
+    start_text = config["start_text"]
     model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"])).to(device)
     state = checkpoint.load_state(run / checkpoint.STATE)
     weights_step = checkpoint.load_weights(run / checkpoint.LAST, model, device)

@@ -26,9 +26,9 @@ class DataConfig:
     vocab_size: int = option(2000, "vocabulary size for word and BPE tokens")
     val_fraction: float = option(0.1, "the last fraction of the text held out for validation")
     encoding: str = option("utf-8", "text encoding of the data files")
-    max_chars: int = option(0, "read at most this many characters (0: all; built-in corpora: 5,000,000)")
-    batch_size: int = option(64, "parallel streams per batch (B)")
-    seq_len: int = option(128, "time steps per chunk for truncated BPTT (T)")
+    max_chars: int = option(0, "read at most this many characters (0: all; built-in corpora: 3,000,000)")
+    batch_size: int = option(16, "parallel streams per batch (B)")
+    seq_len: int = option(64, "time steps per chunk for truncated BPTT (T)")
     eval_streams: int = option(16, "parallel streams when scoring validation text")
 
 
@@ -44,12 +44,15 @@ class LanguageModelTask:
         self.val_ids = val_ids
         self.val_chars = tokenizer.token_chars(val_ids[1:])
         self.data = data
+        head = train_ids[:100_000]
+        self.chars_per_token = tokenizer.token_chars(head) / max(len(head), 1)
         self.start_ids = tokenizer.encode(start_text)
         self.sample_length = sample_length
         self.state = None
 
-    def tokens_per_step(self) -> int:
-        return self.data.batch_size * self.data.seq_len
+    def chars_per_step(self) -> float:
+        """Characters of text one step trains on (tokens times their average length)."""
+        return self.data.batch_size * self.data.seq_len * self.chars_per_token
 
     def loss(self, step: int) -> torch.Tensor:
         inputs, targets, starts_epoch = self.batches.batch(step)

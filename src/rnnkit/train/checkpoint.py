@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
@@ -25,6 +26,8 @@ TOKENIZER = "tokenizer.json"
 BEST = "model.safetensors"
 LAST = "last.safetensors"
 STATE = "trainer_state.pt"
+TRAIN_IDS = "train_ids.npy"
+VAL_IDS = "val_ids.npy"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -51,6 +54,30 @@ def save_weights(path: Path, model: torch.nn.Module, step: int) -> None:
 
 def save_state(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def save_ids(path: Path, ids: np.ndarray) -> np.ndarray:
+    """Keep the encoded corpus in the run (1-2 bytes a token) and reopen it memory-mapped.
+
+    Training then pages the corpus in from disk instead of holding it in memory, and a
+    resumed run reads exactly the tokens it started with, even if the source files moved.
+    """
+    atomic_write(path, lambda tmp: _write_npy(tmp, ids))
+    return load_ids(path)
+
+
+def _write_npy(path: Path, ids: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, ids, allow_pickle=False)
+
+
+def load_ids(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing, so the run cannot resume; start a new run") from None
+    except ValueError as err:
+        raise UserError(f"{path}: corrupt ({err}); start a new run") from None
 
 
 def read_config(run: Path) -> dict:

@@ -34,13 +34,13 @@ class TrainConfig:
 
     steps: int = option(0, "stop after this many optimiser steps (0: no step limit)")
     minutes: float = option(0.0, "stop after this much training time (0: no time limit)")
-    lr: float = option(3e-3, "peak learning rate (AdamW)")
+    lr: float = option(1e-2, "peak learning rate (AdamW)")
     weight_decay: float = option(0.01, "AdamW decoupled weight decay, on matrices only")
     warmup_steps: int = option(50, "linear learning-rate warm-up from 0")
     schedule: str = option("cosine", "learning rate after warm-up", ("cosine", "constant"))
     min_lr_ratio: float = option(0.05, "where the cosine ends, as a fraction of --lr")
     clip: float = option(1.0, "clip the global gradient norm to this (0: off)")
-    eval_every: int = option(250, "steps between validations, samples and checkpoints")
+    eval_every: int = option(500, "steps between validations, samples and checkpoints")
     patience: int = option(0, "stop after this many validations without improvement (0: off)")
     seed: int = option(1337, "seeds weights, dropout and samples")
     sample_length: int = option(200, "tokens of sample text written at each validation")
@@ -50,7 +50,7 @@ class TrainConfig:
 
 class Task(Protocol):
     def loss(self, step: int) -> torch.Tensor: ...
-    def tokens_per_step(self) -> int: ...
+    def chars_per_step(self) -> float: ...
     def evaluate(self) -> dict: ...
     def sample(self, generator: torch.Generator) -> str: ...
     def carried_state(self) -> dict: ...
@@ -116,8 +116,8 @@ class TrainLoop:
         if config.steps <= 0 and config.minutes <= 0:
             raise UserError("no budget: pass --steps N or --minutes M")
         bar = self._progress_bar()
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
-        tokens_seen, training_time = 0, 0.0
+        previous_handler = _install_sigint(self._request_stop)
+        chars_seen, training_time = 0, 0.0
         try:
             while not self._budget_spent() and (stop_at is None or self.step < stop_at):
                 step_started = time.perf_counter()
@@ -125,11 +125,11 @@ class TrainLoop:
                 step_time = time.perf_counter() - step_started
                 self.elapsed += step_time  # training time only: validation does not eat the budget
                 training_time += step_time
-                tokens_seen += self.task.tokens_per_step()
-                rate = tokens_seen / max(training_time, 1e-9)
+                chars_seen += self.task.chars_per_step()
+                rate = chars_seen / max(training_time, 1e-9)
                 if self.step % 10 == 0:
                     self._log({"step": self.step, "loss": loss, "lr": self._lr(), "grad_norm": self._gnorm,
-                               "elapsed": round(self.elapsed, 3), "tokens_per_s": round(rate)})
+                               "elapsed": round(self.elapsed, 3), "chars_per_s": round(rate)})
                 self._update_bar(bar, loss, rate)
                 if self._stop_requested:
                     self._evaluate_and_save()
@@ -140,9 +140,12 @@ class TrainLoop:
             if self.saved_step != self.step:
                 self._evaluate_and_save()
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
             if bar is not None:
                 bar.close()
+        if not self.last_eval:  # resumed with nothing left to do: report where it stands
+            self.last_eval = {**self.task.evaluate(), "step": self.step, "elapsed": round(self.elapsed, 3)}
         return self.last_eval
 
     def train_step(self) -> float:
@@ -183,7 +186,8 @@ class TrainLoop:
             self.best_score, self.bad_evals = score, 0
         else:
             self.bad_evals += 1
-        self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3)}
+        self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3),
+                          "best_loss": self.best_score}
         self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
                    **{f"val_{k}": v for k, v in scores.items()}})
         self._report(scores, improved)
@@ -239,11 +243,19 @@ class TrainLoop:
         bar.n = self.step if self.config.steps > 0 else min(self.elapsed, bar.total)
         val = self.last_eval.get("bits_per_char")
         bar.set_postfix_str(f"loss {loss:.3f}" + (f" val bpc {val:.3f}" if val is not None else "")
-                            + f" {rate:,.0f} tok/s", refresh=False)
+                            + f" {rate:,.0f} chars/s", refresh=False)
         now = time.perf_counter()
         if now - self._last_refresh > 0.25:
             bar.refresh()
             self._last_refresh = now
+
+
+def _install_sigint(handler):
+    """Route Ctrl-C to ``handler``; returns the previous handler (None off the main thread)."""
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # signals can only be caught on the main thread
+        return None
 
 
 def _append_jsonl(path: Path, record: dict) -> None:

@@ -1,0 +1,15 @@
+"""One-command reproductions of the classic results about recurrent networks.
+
+Each experiment prints a table and writes NAME.json and NAME.png; ``quick`` runs a
+small, seeded version (the one the test suite checks).
+"""
+
+from rnnkit.experiments import clipping, compare, memory, vanishing
+
+EXPERIMENTS = {
+    "vanishing": vanishing.run,
+    "memory": memory.run,
+    "clipping": clipping.run,
+    "depth": compare.depth,
+    "cells": compare.cells,
+}

@@ -1,0 +1,81 @@
+"""`rnnkit train --backend numpy`: a character model trained by the NumPy reference.
+
+Slow, but every number comes from ``reference.py``: forward, hand-written BPTT,
+Adagrad, in float64. The weights are saved under the PyTorch model's names, so
+``rnnkit sample`` and ``rnnkit eval`` work on the run, through the unrolled cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+
+from rnnkit import __version__, reference
+from rnnkit.config import to_dict
+from rnnkit.errors import UserError
+from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm_run import new_run_dir, prepare_data
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.train import checkpoint
+from rnnkit.train.loop import TrainConfig
+
+
+def train_numpy(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
+                out: str | None) -> tuple[Path, dict]:
+    """Train with the reference; returns the run directory and its validation scores."""
+    if model_config.dropout > 0 or model_config.tie_weights:
+        raise UserError("--backend numpy has no dropout or weight tying; drop --dropout and --tie-weights")
+    if train_config.steps <= 0 and train_config.minutes <= 0:
+        raise UserError("no budget: pass --steps N or --minutes M")
+    tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
+    run = new_run_dir(out, sources)
+    model_config = dataclasses.replace(model_config, backend="unrolled")
+    embed = model_config.embedding_size or model_config.hidden_size
+    rng = np.random.default_rng(train_config.seed)
+    params = reference.init_params(model_config.cell, tokenizer.vocab_size, embed, model_config.hidden_size,
+                                   model_config.num_layers, rng)
+    checkpoint.write_json(run / checkpoint.CONFIG, {
+        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm", "trainer": "numpy",
+        "sources": list(sources), "start_text": start_text, "vocab_size": tokenizer.vocab_size,
+        "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data),
+        "precision": "fp64"})
+    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    batch, steps = data.batch_size, data.seq_len
+    stream = np.asarray(train_ids, dtype=np.int64)
+    per_stream = (len(stream) - 1) // batch
+    chunks = per_stream // steps
+    columns = stream[: batch * per_stream + 1]
+    memory: dict = {}
+    state, smooth, started, step = None, None, time.perf_counter(), 0
+    budget = train_config.minutes * 60
+    while (train_config.steps <= 0 or step < train_config.steps) and (
+            budget <= 0 or time.perf_counter() - started < budget):
+        chunk = step % chunks
+        if chunk == 0:
+            state = None
+        offsets = np.arange(batch)[:, None] * per_stream + chunk * steps + np.arange(steps + 1)[None, :]
+        window = columns[offsets]
+        loss, grads, state = reference.model_forward_backward(
+            params, window[:, :-1], window[:, 1:], model_config.cell, model_config.num_layers, state,
+            model_config.nonlinearity, model_config.reset)
+        if not np.isfinite(loss):
+            raise UserError(f"training diverged at step {step} (loss {loss}); lower --lr")
+        reference.adagrad_update(params, grads, memory, train_config.lr)
+        step += 1
+        smooth = loss if smooth is None else 0.99 * smooth + 0.01 * loss
+        if step % max(1, train_config.eval_every // 5) == 0:
+            print(f"step {step:>6}  loss {smooth:.4f} nats/token", file=sys.stderr)
+    tensors = {name: value.astype(np.float32) for name, value in params.items()}
+    for name in (checkpoint.BEST, checkpoint.LAST):
+        checkpoint.atomic_write(run / name, lambda tmp, t=tensors: save_file(t, str(tmp), {"step": str(step)}))
+    model = LanguageModel(tokenizer.vocab_size, model_config)
+    checkpoint.load_weights(run / checkpoint.BEST, model)
+    total, tokens = stream_nats(model, val_ids, data.eval_streams, data.seq_len, torch.device("cpu"))
+    return run, {**scores(total, tokens, tokenizer.token_chars(val_ids[1:])), "step": step}
