@@ -15,7 +15,10 @@ $(BIN)/rnnkit: pyproject.toml
 	touch $@
 
 demo: $(BIN)/rnnkit
-	$(BIN)/rnnkit train python-stdlib --minutes $(DEMO_MINUTES) --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); set -e; \
+	$(BIN)/rnnkit train python-stdlib --minutes $(DEMO_MINUTES) --out $$run; \
+	echo; echo "two more samples at temperature 0.7:"; \
+	$(BIN)/rnnkit sample $$run --num 2 --length 300 --temperature 0.7
 
 test: $(BIN)/rnnkit
 	$(BIN)/ruff check src tests benchmarks

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnkit.cli import build_parser
+from rnnkit.cli import LONG_RUN_DROPOUT, LONG_RUN_MINUTES, build_parser
 from rnnkit.config import from_args
 from rnnkit.tasks import lm_run
 from rnnkit.tasks.language_model import ModelConfig
@@ -34,6 +34,8 @@ def main() -> None:
     rows = []
     for minutes in args.minutes:
         train_args = build_parser().parse_args(["train", str(args.path), "--minutes", str(minutes), *extra])
+        if train_args.dropout is None and minutes > LONG_RUN_MINUTES:
+            train_args.dropout = LONG_RUN_DROPOUT  # as `rnnkit train` does
         configs = [from_args(cls, train_args) for cls in (ModelConfig, TrainConfig, DataConfig)]
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()

@@ -19,6 +19,9 @@ from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.train.loop import Interrupted, TrainConfig
 
 DEFAULT_MINUTES = 5.0
+# Past this budget the default model starts to overfit Tiny Shakespeare-sized texts
+# (docs/tuning.md), so unless --dropout is given, longer runs get LONG_RUN_DROPOUT.
+LONG_RUN_MINUTES, LONG_RUN_DROPOUT = 5.0, 0.25
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +92,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if args.steps is None and args.minutes is None:
             args.minutes = DEFAULT_MINUTES
+        if args.dropout is None and (args.minutes or 0) > LONG_RUN_MINUTES:
+            args.dropout = LONG_RUN_DROPOUT
+            print(f"a budget over {LONG_RUN_MINUTES:g} minutes: --dropout {LONG_RUN_DROPOUT} "
+                  "(pass --dropout to choose)", file=sys.stderr)
         model = from_args(ModelConfig, args)
         train_config = from_args(TrainConfig, args)
         data = from_args(DataConfig, args)

@@ -6,6 +6,7 @@ training time on the same split, then is scored on the whole validation split.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
@@ -15,8 +16,18 @@ from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.train.loop import TrainConfig
 
-# hidden sizes with about the same parameters (~0.8M recurrent) for each cell
-EQUAL_PARAMETERS = {"rnn": 640, "lstm": 320, "gru": 370}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+EMBED = 64
+
+
+def equal_parameter_hidden(cell: str, lstm_hidden: int) -> int:
+    """The hidden size giving ``cell`` as many recurrent parameters as an LSTM of ``lstm_hidden``.
+
+    A layer has G*H*(E + H + 2) parameters (two bias vectors); solve for H.
+    """
+    target = 4 * lstm_hidden * (EMBED + lstm_hidden + 2)
+    b = EMBED + 2
+    return round((-b + math.sqrt(b * b + 4 * target / GATES[cell])) / 2)
 
 
 def train_for(data: list[str], model: ModelConfig, seconds: float, work: Path, name: str) -> dict:
@@ -48,15 +59,16 @@ def depth(data: list[str], out: Path, quick: bool) -> dict:
 
 def cells(data: list[str], out: Path, quick: bool) -> dict:
     seconds = 8 if quick else 300
-    scale = 0.4 if quick else 1.0
+    lstm_hidden = 128 if quick else 384
     results: dict = {"seconds": seconds, "cells": {}}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for cell, hidden in EQUAL_PARAMETERS.items():
-            model = ModelConfig(cell=cell, hidden_size=int(hidden * scale), num_layers=1)
+        for cell in GATES:
+            hidden = equal_parameter_hidden(cell, lstm_hidden)
+            model = ModelConfig(cell=cell, hidden_size=hidden, num_layers=1, embedding_size=EMBED)
             result = train_for(data, model, seconds, Path(tmp), cell)
             results["cells"][cell] = result
-            rows.append([cell, int(hidden * scale), result["parameters"], result["step"],
+            rows.append([cell, hidden, result["parameters"], result["step"],
                          result["bits_per_char"], round(result["chars_per_s"])])
     table = format_table(["cell", "hidden", "recurrent params", "steps", "val bits/char", "chars/s"], rows)
     save(out, "cells", f"cells at ~equal parameters and {seconds}s of training each, on {', '.join(data)}",

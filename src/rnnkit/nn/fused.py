@@ -12,16 +12,16 @@ from torch import Tensor, nn
 
 from rnnkit.nn.cells import init_recurrent_weights
 from rnnkit.nn.naming import canonical_to_cell, use_canonical_names
-from rnnkit.nn.recurrent import State
+from rnnkit.nn.recurrent import RecurrentShape, State
 
 
-class FusedRecurrent(nn.Module):
+class FusedRecurrent(RecurrentShape):
     """``forward(x (B, T, I), state=None) -> (out (B, T, D*H), state)`` on fused kernels."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False,
                  nonlinearity: str = "tanh", reset: str = "after") -> None:
-        super().__init__()
+        super().__init__(cell, input_size, hidden_size, num_layers, dropout, bidirectional, nonlinearity, reset)
         if cell == "gru" and reset != "after":
             raise ValueError("the fused GRU applies the reset gate after the recurrent matmul; "
                              "use reset='after' or the unrolled backend")
@@ -36,13 +36,6 @@ class FusedRecurrent(nn.Module):
             self.rnn = nn.GRU(**kwargs)
         else:
             raise ValueError(f"unknown cell {cell!r}; choose rnn, lstm or gru")
-        self.cell_type = cell
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.bidirectional = bidirectional
-        self.directions = 2 if bidirectional else 1
         gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         for suffix in [""] + (["_reverse"] if bidirectional else []):
             for layer in range(num_layers):

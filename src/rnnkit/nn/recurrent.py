@@ -17,7 +17,19 @@ from rnnkit.nn.naming import canonical_to_cell, layer_key, use_canonical_names
 State = tuple[CellState, ...]  # one entry per (layer, direction), torch.nn's order
 
 
-class Recurrent(nn.Module):
+class RecurrentShape(nn.Module):
+    """What both backends share: the hyperparameters that make their weights interchangeable."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
+                 bidirectional: bool, nonlinearity: str, reset: str) -> None:
+        super().__init__()
+        self.cell_type, self.input_size, self.hidden_size = cell, input_size, hidden_size
+        self.num_layers, self.dropout, self.bidirectional = num_layers, dropout, bidirectional
+        self.nonlinearity, self.reset = nonlinearity, reset
+        self.directions = 2 if bidirectional else 1
+
+
+class Recurrent(RecurrentShape):
     """``forward(x (B, T, I), state=None) -> (out (B, T, D*H), state)``, batch-first.
 
     ``state`` holds one entry per layer and direction (``l0, l0_reverse, l1, ...``):
@@ -27,14 +39,7 @@ class Recurrent(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False,
                  nonlinearity: str = "tanh", reset: str = "after") -> None:
-        super().__init__()
-        self.cell_type = cell
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.bidirectional = bidirectional
-        self.directions = 2 if bidirectional else 1
+        super().__init__(cell, input_size, hidden_size, num_layers, dropout, bidirectional, nonlinearity, reset)
         self.cells = nn.ModuleDict()
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.directions

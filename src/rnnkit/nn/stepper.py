@@ -23,8 +23,7 @@ def as_unrolled(module: Recurrent | FusedRecurrent) -> Recurrent:
         return module
     with torch.random.fork_rng(devices=[]):  # building must not move the training RNG
         twin = Recurrent(module.cell_type, module.input_size, module.hidden_size, module.num_layers,
-                         module.dropout, module.bidirectional,
-                         getattr(module.rnn, "nonlinearity", "tanh"))
+                         module.dropout, module.bidirectional, module.nonlinearity, module.reset)
     twin.load_state_dict(module.state_dict())
     return twin.to(next(module.parameters()).device).eval()
 
