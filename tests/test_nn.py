@@ -59,6 +59,7 @@ LAYER_CASES = [(cell, layers, bidir) for cell in ("rnn", "lstm", "gru")
                for layers in (1, 2, 3) for bidir in (False, True)]
 
 
+@pytest.mark.filterwarnings("ignore:dropout option adds dropout")  # torch.nn's own, at one layer
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cell,layers,bidir", LAYER_CASES)
