@@ -53,11 +53,9 @@ class Stepper:
         if state is None:
             state = self.initial_state(tokens.shape[0])
         new_state = []
-        h = tokens  # replaced by the first layer's output
-        gx = self.first_layer_table[tokens]
+        h = self.first_layer_table[tokens]  # layer 0's input projection, looked up
         for index, cell in enumerate(self.cells):
-            if index > 0:
-                gx = torch.addmm(self.input_biases[index], h, self.input_weights[index])
+            gx = h if index == 0 else torch.addmm(self.input_biases[index], h, self.input_weights[index])
             h, cell_state = cell.step(gx, state[index])
             new_state.append(cell_state)
         return h, tuple(new_state)
