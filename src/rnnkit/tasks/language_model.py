@@ -22,7 +22,8 @@ class ModelConfig:
     hidden_size: int = option(512, "units per recurrent layer")
     num_layers: int = option(1, "stacked recurrent layers")
     embedding_size: int = option(64, "token embedding width (0: same as --hidden-size)")
-    dropout: float = option(0.0, "dropout between layers and before the output layer")
+    dropout: float = option(0.0, "dropout between layers and before the output layer; `rnnkit train` "
+                            "uses 0.25 when the budget is over 5 minutes and this is not given")
     tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
     backend: str = option("fused", "fused oneDNN/cuDNN kernels, the cells' own equations unrolled, or "
                           "numpy: train with the NumPy reference and hand-written BPTT (slow)",
