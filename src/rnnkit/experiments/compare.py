@@ -53,7 +53,7 @@ def depth(data: list[str], out: Path, quick: bool) -> dict:
                          round(result["chars_per_s"])])
     table = format_table(["layers", "steps", "val bits/char", "val perplexity/char", "chars/s"], rows)
     save(out, "depth", f"LSTM depth at {seconds}s of training each, hidden {hidden}, on {', '.join(data)}",
-         table, results, _bar_figure({f"{k} layers": v for k, v in results["layers"].items()}))
+         table, results, _bar_figure({f"{k} layer{'s' if k > 1 else ''}": v for k, v in results["layers"].items()}))
     return results
 
 
@@ -89,4 +89,5 @@ def _bar_figure(results: dict):
     right.set_ylabel("training characters per second")
     for ax in (left, right):
         ax.grid(True, axis="y", alpha=0.3)
+    figure.tight_layout()
     return figure
