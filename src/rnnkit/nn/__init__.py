@@ -7,15 +7,6 @@ from rnnkit.nn.state import detach_state, map_state
 from rnnkit.nn.stepper import Stepper, as_unrolled
 
 __all__ = [
-           "FusedRecurrent",
-           "GRUCell",
-           "LSTMCell",
-           "RNNCell",
-           "Recurrent",
-           "State",
-           "Stepper",
-           "as_unrolled",
-           "detach_state",
-           "make_cell",
-           "map_state",
+    "FusedRecurrent", "GRUCell", "LSTMCell", "RNNCell", "Recurrent", "State", "Stepper",
+    "as_unrolled", "detach_state", "make_cell", "map_state",
 ]

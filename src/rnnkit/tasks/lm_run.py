@@ -75,6 +75,19 @@ def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.nd
     return tokenizer, train_ids, val_ids, start_text
 
 
+def write_run_header(run: Path, sources: list[str], tokenizer: Tokenizer, start_text: str,
+                     model_config: ModelConfig, train_config: TrainConfig, data: DataConfig, **extra) -> None:
+    """config.json and tokenizer.json: what a run needs to rebuild its model, written before training."""
+    config = {
+        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm",
+        "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources],
+        "start_text": start_text, "vocab_size": tokenizer.vocab_size,
+        "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data), **extra,
+    }
+    checkpoint.write_json(run / checkpoint.CONFIG, config)
+    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+
+
 def train(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
           out: str | None, device_name: str, show_progress: bool | None = None,
           stop_at: int | None = None) -> tuple[Path, dict]:
@@ -89,16 +102,8 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
                           for name, ids in ((checkpoint.TRAIN_IDS, train_ids), (checkpoint.VAL_IDS, val_ids)))
     torch.manual_seed(train_config.seed)
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
-    config = {
-        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm",
-        "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources],
-        "start_text": start_text, "vocab_size": tokenizer.vocab_size,
-        "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data),
-    }
     precision = resolve_precision(train_config.precision, device)
-    config["precision"] = precision
-    checkpoint.write_json(run / checkpoint.CONFIG, config)
-    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data, precision=precision)
     print(f"run {run}: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
           f"vocabulary {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}, {precision}",

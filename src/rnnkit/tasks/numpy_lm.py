@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from safetensors.numpy import save_file
 
-from rnnkit import __version__, reference
-from rnnkit.config import to_dict
+from rnnkit import reference
+from rnnkit.data.batching import StreamBatches
 from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import scores, stream_nats
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_run import new_run_dir, prepare_data
+from rnnkit.tasks.lm_run import new_run_dir, prepare_data, write_run_header
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig
@@ -41,29 +41,19 @@ def train_numpy(sources: list[str], model_config: ModelConfig, train_config: Tra
     rng = np.random.default_rng(train_config.seed)
     params = reference.init_params(model_config.cell, tokenizer.vocab_size, embed, model_config.hidden_size,
                                    model_config.num_layers, rng)
-    checkpoint.write_json(run / checkpoint.CONFIG, {
-        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm", "trainer": "numpy",
-        "sources": list(sources), "start_text": start_text, "vocab_size": tokenizer.vocab_size,
-        "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data),
-        "precision": "fp64"})
-    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
-    batch, steps = data.batch_size, data.seq_len
-    stream = np.asarray(train_ids, dtype=np.int64)
-    per_stream = (len(stream) - 1) // batch
-    chunks = per_stream // steps
-    columns = stream[: batch * per_stream + 1]
+    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
+                     trainer="numpy", precision="fp64")
+    batches = StreamBatches(train_ids, data.batch_size, data.seq_len)
     memory: dict = {}
     state, smooth, started, step = None, None, time.perf_counter(), 0
     budget = train_config.minutes * 60
     while (train_config.steps <= 0 or step < train_config.steps) and (
             budget <= 0 or time.perf_counter() - started < budget):
-        chunk = step % chunks
-        if chunk == 0:
+        inputs, targets, starts_epoch = batches.batch(step)
+        if starts_epoch:
             state = None
-        offsets = np.arange(batch)[:, None] * per_stream + chunk * steps + np.arange(steps + 1)[None, :]
-        window = columns[offsets]
         loss, grads, state = reference.model_forward_backward(
-            params, window[:, :-1], window[:, 1:], model_config.cell, model_config.num_layers, state,
+            params, inputs.numpy(), targets.numpy(), model_config.cell, model_config.num_layers, state,
             model_config.nonlinearity, model_config.reset)
         if not np.isfinite(loss):
             raise UserError(f"training diverged at step {step} (loss {loss}); lower --lr")
