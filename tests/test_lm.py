@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rnnkit.data.tokenizers import CharTokenizer
-from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.eval.perplexity import stream_nats
+from rnnkit.eval.scores import scores
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rnnkit.config import add_arguments, from_args, overrides
 from rnnkit.errors import UserError
 from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.ngram_run import NGramConfig
 from rnnkit.train.loop import Interrupted, TrainConfig
 
 DEFAULT_MINUTES = 5.0
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(train, ModelConfig, defaults_to_none=True)
     add_arguments(train, TrainConfig, defaults_to_none=True)
     add_arguments(train, DataConfig, defaults_to_none=True)
+    add_arguments(train, NGramConfig, defaults_to_none=True)
 
     sample = commands.add_parser("sample", help="generate text from a trained run",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -72,17 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
 
     experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "
-                                     "clipping, depth, cells", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    experiment.add_argument("name", choices=("vanishing", "memory", "clipping", "depth", "cells"))
+                                     "clipping, depth, cells, ngram-vs-rnn",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    experiment.add_argument("name", choices=("vanishing", "memory", "clipping", "depth", "cells", "ngram-vs-rnn"))
     experiment.add_argument("data", nargs="*", default=["python-stdlib"], help="text for the language-model ones")
     experiment.add_argument("--quick", action="store_true", help="a small, fast version")
     experiment.add_argument("--out", type=Path, default=Path("experiments"), help="folder for NAME.json and NAME.png")
+    experiment.add_argument("--minutes", type=float, help="ngram-vs-rnn: the RNN's training time "
+                            "(default: 5, --quick 0.15)")
     return parser
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnkit.tasks import lm_run
 
+    if args.task == "ngram":
+        return train_ngram(args)
     if args.resume:
         if args.data:
             raise UserError("--resume continues a run on its own data; drop the data arguments")
@@ -113,15 +121,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import lm_run
+def train_ngram(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import ngram_run
 
-    loaded = lm_run.load_run(args.run, args.device)
+    if args.resume:
+        raise UserError("--resume: an n-gram model is counted in one pass; train it again instead")
+    run, result = ngram_run.train(args.data, from_args(NGramConfig, args), from_args(DataConfig, args), args.out)
+    print(f"validation {result['bits_per_char']:.3f} bits per character ({result['nats_per_char']:.3f} nats), "
+          f"perplexity {result['perplexity']:.3f} per token; model in {run / ngram_run.MODEL_FILE}")
+    loaded = ngram_run.load(run)
+    print("sample:\n" + "".join(ngram_run.sample(loaded, "", 400, 0.8, 0, 1.0, 0)))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import lm_run, ngram_run
+
+    if ngram_run.is_ngram_run(args.run):
+        loaded, sample = ngram_run.load(args.run), ngram_run.sample
+    else:
+        loaded, sample = lm_run.load_run(args.run, args.device), lm_run.sample
     for index in range(args.num):
         if args.num > 1:
             print(f"--- sample {index + 1} ---")
-        for piece in lm_run.sample(loaded, args.prime, args.length, args.temperature, args.top_k,
-                                   args.top_p, args.seed + index):
+        for piece in sample(loaded, args.prime, args.length, args.temperature, args.top_k,
+                            args.top_p, args.seed + index):
             sys.stdout.write(piece)
             sys.stdout.flush()
         print()
@@ -129,13 +153,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks import lm_run, ngram_run
 
-    loaded = lm_run.load_run(args.run, args.device)
+    if ngram_run.is_ngram_run(args.run):
+        loaded = ngram_run.load(args.run)
+        result = ngram_run.evaluate(loaded, args.data, args.encoding)
+    else:
+        loaded = lm_run.load_run(args.run, args.device)
+        result = lm_run.evaluate(loaded, args.data, args.encoding, args.streams, loaded.config["data"]["seq_len"],
+                                 args.precision)
     data = loaded.config["data"]
-    result = lm_run.evaluate(loaded, args.data, args.encoding, args.streams, data["seq_len"], args.precision)
-    if args.json:
-        print(json.dumps(result))
+    if args.json:  # an MLE model's infinite perplexity is written as null: JSON has no infinity
+        print(json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None
+                          for k, v in result.items()}))
         return 0
     print(f"{', '.join(args.data)}: {result['tokens']:,} tokens, {result['characters']:,} characters")
     print(f"bits per character  {result['bits_per_char']:.4f}  ({result['nats_per_char']:.4f} nats)")
@@ -158,9 +188,12 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from rnnkit.experiments import EXPERIMENTS
+    from rnnkit.experiments import EXPERIMENTS, TIMED
 
-    EXPERIMENTS[args.name](args.data, args.out, args.quick)
+    if args.minutes is not None and args.name not in TIMED:
+        raise UserError(f"--minutes applies to {', '.join(TIMED)}, not {args.name}")
+    options = {"minutes": args.minutes} if args.minutes is not None else {}
+    EXPERIMENTS[args.name](args.data, args.out, args.quick, **options)
     return 0
 
 
@@ -170,7 +203,7 @@ def _train_lm(*args):
     return lm_run.train(*args)
 
 
-TASKS = {"lm": _train_lm}
+TASKS = {"lm": _train_lm, "ngram": None}  # ngram: counted, not trained by steps
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "corpora": cmd_corpora,
             "experiment": cmd_experiment}
 

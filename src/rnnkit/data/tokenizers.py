@@ -11,6 +11,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -62,6 +63,10 @@ class CharTokenizer:
     def token_chars(self, ids) -> int:
         return len(np.asarray(ids))
 
+    def token_names(self) -> list[str]:
+        """A distinct name per id, for files that list tokens (ARPA)."""
+        return [UNK, *self.chars]
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "chars": self.chars}
 
@@ -97,6 +102,9 @@ class WordTokenizer:
 
     def token_chars(self, ids) -> int:
         return len(self.decode(ids))
+
+    def token_names(self) -> list[str]:
+        return [UNK, *self.words]
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "words": self.words}
@@ -140,11 +148,36 @@ class BPETokenizer:
     def token_chars(self, ids) -> int:
         return len(self.decode(ids))
 
+    def token_names(self) -> list[str]:
+        """The byte-level alphabet's spelling of each token (Ġ for a space), which is unique."""
+        return [self._tokenizer.id_to_token(i) for i in range(self.vocab_size)]
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "tokenizer": json.loads(self._tokenizer.to_str())}
 
 
 Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
+
+
+def decode_stream(tokenizer: Tokenizer, ids: Iterable[int], newline: int | None = None) -> Iterator[str]:
+    """Text as generated ids arrive. Byte-level BPE pieces are held back until their bytes
+    form whole characters; ``newline`` (a line model's ``</s>``) is written as a newline."""
+    if tokenizer.kind != "bpe":
+        for token in ids:
+            yield "\n" if token == newline else tokenizer.decode([token])
+        return
+    pending: list[int] = []
+    emitted = ""
+    for token in ids:
+        if token == newline:
+            pending, emitted = [], ""
+            yield "\n"
+            continue
+        pending.append(token)
+        text = tokenizer.decode(pending)
+        if not text.endswith("\ufffd"):
+            yield text[len(emitted):]
+            emitted = text
 
 
 def fit_tokenizer(kind: str, text: str, vocab_size: int) -> Tokenizer:

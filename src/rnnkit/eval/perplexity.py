@@ -8,13 +8,9 @@ a larger S is faster, and each piece starts from a zero state.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch.nn import functional as F
-
-LN2 = math.log(2.0)
 
 
 @torch.no_grad()
@@ -44,19 +40,3 @@ def stream_nats(model, ids: np.ndarray, streams: int = 16, seq_len: int = 256,
                                  ignore_index=-1, reduction="sum").item()
     model.train(was_training)
     return total, predictions
-
-
-def scores(total_nats: float, tokens: int, characters: int) -> dict:
-    """The numbers ``rnnkit eval`` reports, from a total loss and the counts it covers."""
-    nats_per_token = total_nats / max(tokens, 1)
-    nats_per_char = total_nats / max(characters, 1)
-    return {
-        "nats_per_token": nats_per_token,
-        "bits_per_token": nats_per_token / LN2,
-        "perplexity": math.exp(min(nats_per_token, 700.0)),
-        "nats_per_char": nats_per_char,
-        "bits_per_char": nats_per_char / LN2,
-        "char_perplexity": math.exp(min(nats_per_char, 700.0)),
-        "tokens": tokens,
-        "characters": characters,
-    }

@@ -4,7 +4,7 @@ Each experiment prints a table and writes NAME.json and NAME.png; ``quick`` runs
 small, seeded version (the one the test suite checks).
 """
 
-from rnnkit.experiments import clipping, compare, memory, vanishing
+from rnnkit.experiments import clipping, compare, memory, ngram_vs_rnn, vanishing
 
 EXPERIMENTS = {
     "vanishing": vanishing.run,
@@ -12,4 +12,6 @@ EXPERIMENTS = {
     "clipping": clipping.run,
     "depth": compare.depth,
     "cells": compare.cells,
+    "ngram-vs-rnn": ngram_vs_rnn.run,
 }
+TIMED = ("ngram-vs-rnn",)  # the ones that take --minutes

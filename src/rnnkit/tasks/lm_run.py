@@ -14,10 +14,12 @@ from rnnkit import __version__
 from rnnkit.config import from_dict, to_dict
 from rnnkit.data.batching import check_fits, compact_ids
 from rnnkit.data.corpora import read_corpus
-from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.data.split import split_corpus, start_text_of
+from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize, tokenizer_from_dict
 from rnnkit.decode.sampling import generate
 from rnnkit.errors import UserError
-from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.eval.perplexity import stream_nats
+from rnnkit.eval.scores import scores
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.train import checkpoint
@@ -58,21 +60,15 @@ def new_run_dir(out: str | None, sources: list[str]) -> Path:
 
 def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.ndarray, np.ndarray, str]:
     """Read, split by position, fit the tokenizer on the training part, encode both parts."""
-    text = read_corpus(sources, data.encoding, data.max_chars or None)
+    train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction)
     name = ", ".join(sources)
-    cut = int(round(len(text) * (1 - data.val_fraction)))
-    train_text, val_text = text[:cut], text[cut:]
-    if len(train_text.strip()) == 0 or len(val_text) < 2:
-        raise UserError(f"{name}: {len(text)} characters are too few to split into training and "
-                        "validation text; give a longer text")
     tokenizer = fit_tokenizer(data.tokenizer, train_text, data.vocab_size)
     train_ids = compact_ids(tokenizer.encode(train_text), tokenizer.vocab_size)
     val_ids = compact_ids(tokenizer.encode(val_text), tokenizer.vocab_size)
     check_fits(len(train_ids), data.batch_size, data.seq_len, name)
     if len(val_ids) < 2:
         raise UserError(f"{name}: the validation part has under 2 tokens; raise --val-fraction")
-    start_text = "\n" if "\n" in train_text else train_text[0]
-    return tokenizer, train_ids, val_ids, start_text
+    return tokenizer, train_ids, val_ids, start_text_of(train_text)
 
 
 def write_run_header(run: Path, sources: list[str], tokenizer: Tokenizer, start_text: str,
@@ -168,17 +164,7 @@ def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k
         yield normalize(prime)
     tokens = generate(loaded.model, torch.as_tensor(ids, device=device)[None], length, temperature,
                       top_k, top_p, generator)
-    if tokenizer.kind != "bpe":
-        for token in tokens:
-            yield tokenizer.decode([int(token)])
-        return
-    generated, emitted = [], ""
-    for token in tokens:  # byte-level BPE: print only once the bytes form whole characters
-        generated.append(int(token))
-        text = tokenizer.decode(generated)
-        if not text.endswith("\ufffd"):
-            yield text[len(emitted):]
-            emitted = text
+    yield from decode_stream(tokenizer, (int(t) for t in tokens))
 
 
 def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int,

@@ -12,7 +12,8 @@ from rnnkit.config import option
 from rnnkit.data.batching import StreamBatches
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.decode.sampling import generate
-from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.eval.perplexity import stream_nats
+from rnnkit.eval.scores import scores
 from rnnkit.nn import detach_state
 from rnnkit.tasks.language_model import LanguageModel
 from rnnkit.train.precision import autocast

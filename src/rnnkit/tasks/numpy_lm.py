@@ -19,7 +19,8 @@ from safetensors.numpy import save_file
 from rnnkit import reference
 from rnnkit.data.batching import StreamBatches
 from rnnkit.errors import UserError
-from rnnkit.eval.perplexity import scores, stream_nats
+from rnnkit.eval.perplexity import stream_nats
+from rnnkit.eval.scores import scores
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_run import new_run_dir, prepare_data, write_run_header
 from rnnkit.tasks.lm_task import DataConfig

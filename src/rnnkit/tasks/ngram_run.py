@@ -1,0 +1,146 @@
+"""N-gram runs: ``rnnkit train --task ngram``, then ``eval`` and ``sample`` as on any run.
+
+A run directory holds config.json (task "ngram"), tokenizer.json, the counts in
+model.ngram (safetensors) and, with ``--arpa``, model.arpa. The split and the
+tokenizer come from the same code as an RNN run's, so scores compare.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit import __version__
+from rnnkit.config import from_dict, option, to_dict
+from rnnkit.data.corpora import read_corpus
+from rnnkit.data.split import split_corpus, start_text_of
+from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.errors import UserError
+from rnnkit.ngram import NGramLM, from_text
+from rnnkit.ngram.arpa import token_names, write_arpa
+from rnnkit.ngram.estimators import SMOOTHINGS
+from rnnkit.ngram.stream import UNITS
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.train import checkpoint
+
+MODEL_FILE = "model.ngram"
+ARPA_FILE = "model.arpa"
+
+
+@dataclass
+class NGramConfig:
+    """An n-gram model: its order, its estimator and what a sequence is."""
+
+    order: int = option(5, "n-gram order (--task ngram)")
+    smoothing: str = option("kn", "n-gram estimator (--task ngram)", SMOOTHINGS)
+    delta: float = option(1.0, "add-delta's delta: 1 is Laplace (--task ngram)")
+    discount: float = option(0.0, "a fixed Kneser-Ney or backoff discount (0: estimate from the counts)")
+    unit: str = option("stream", "stream: the text is one sequence, as an RNN reads it; line: each line "
+                       "is <s> ... </s> (--task ngram)", UNITS)
+    arpa: bool = option(False, "also write the model as model.arpa (--task ngram)")
+
+    def build(self) -> NGramLM:
+        try:
+            return NGramLM(self.order, self.smoothing, self.delta, self.discount or None, self.unit)
+        except ValueError as err:
+            raise UserError(f"--task ngram: {err}") from None
+
+
+@dataclass
+class LoadedNGram:
+    run: Path
+    config: dict
+    tokenizer: Tokenizer
+    model: NGramLM
+
+
+def train(sources: list[str], config: NGramConfig, data: DataConfig, out: str | None) -> tuple[Path, dict]:
+    """Count the training split, score the validation split; returns the run and its scores."""
+    from rnnkit.tasks.lm_run import new_run_dir
+
+    model = config.build()
+    train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction)
+    tokenizer = fit_tokenizer(data.tokenizer, train_text, data.vocab_size)
+    started = time.perf_counter()
+    model.fit(from_text(train_text, tokenizer, config.unit), tokenizer.vocab_size)
+    fit_seconds = time.perf_counter() - started
+    run = new_run_dir(out, sources)
+    result = {**model.score(from_text(val_text, tokenizer, config.unit)), "fit_seconds": fit_seconds,
+              "ngrams": [len(t.keys) for t in model.counts.tables]}
+    if config.arpa and not model.backoff_form:
+        raise UserError(f"--arpa: {config.smoothing} smoothing has no backoff form; ARPA files hold kn, "
+                        "backoff or naive models")
+    checkpoint.atomic_write(run / MODEL_FILE, model.save)
+    if config.arpa:
+        checkpoint.atomic_write(run / ARPA_FILE, lambda tmp: write_arpa(model, tmp, token_names(tokenizer,
+                                                                                              config.unit)))
+    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    checkpoint.write_json(run / checkpoint.CONFIG, {
+        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "ngram",
+        "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources],
+        "start_text": start_text_of(train_text), "vocab_size": model.vocab_size,
+        "ngram": to_dict(config), "data": to_dict(data), "validation": result})
+    print(f"run {run}: {config.order}-gram {config.smoothing} over {data.tokenizer} tokens ({config.unit}), "
+          f"vocabulary {tokenizer.vocab_size}, {sum(result['ngrams']):,} n-grams counted in {fit_seconds:.1f}s",
+          file=sys.stderr)
+    return run, result
+
+
+def is_ngram_run(run: Path) -> bool:
+    return checkpoint.read_config(run).get("task") == "ngram"
+
+
+def load(run: Path) -> LoadedNGram:
+    config = checkpoint.read_config(run)
+    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    try:
+        model = NGramLM.load(run / MODEL_FILE)
+    except ValueError as err:
+        raise UserError(f"{err}; train the run again") from None
+    if model.tokenizer_size != tokenizer.vocab_size:
+        raise UserError(f"{run}: {MODEL_FILE} and {checkpoint.TOKENIZER} disagree on the vocabulary; "
+                        "the run is damaged, train it again")
+    return LoadedNGram(run, config, tokenizer, model)
+
+
+def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> dict:
+    """``rnnkit eval``'s numbers for an n-gram run."""
+    name = ", ".join(sources)
+    stream = from_text(read_corpus(sources, encoding), loaded.tokenizer, loaded.model.unit)
+    scored = stream.ids[stream.scored]
+    if len(scored) == 0:
+        raise UserError(f"{name}: no token to score; give a longer text")
+    tokenizer_ids = scored[scored < loaded.tokenizer.vocab_size]
+    if len(tokenizer_ids) and not tokenizer_ids.any():
+        raise UserError(f"{name}: every token is unknown to {loaded.run} (none appeared in its training "
+                        "text); score text in the language and script it was trained on")
+    return loaded.model.score(stream)
+
+
+def sample(loaded: LoadedNGram, prime: str, length: int, temperature: float, top_k: int, top_p: float,
+           seed: int) -> Iterator[str]:
+    """Yield text as it is drawn, prime first; a line model writes each </s> as a newline."""
+    tokenizer, model = loaded.tokenizer, loaded.model
+    missing = tokenizer.unknown(prime)
+    if missing:
+        shown = ", ".join(repr(c) for c in missing[:8])
+        raise UserError(f"--prime: {shown} never appeared in {loaded.run}'s training text; "
+                        "remove them or train on text that has them")
+    if model.unit == "line":
+        history = [model.bos, *tokenizer.encode(prime.split("\n")[-1]).tolist()]
+    else:
+        history = tokenizer.encode(prime or loaded.config["start_text"]).tolist()
+    if prime:
+        yield normalize(prime)
+    tokens = model.sample(np.array(history, dtype=np.int64), length, temperature, top_k, top_p,
+                          np.random.default_rng(seed))
+    yield from decode_stream(tokenizer, tokens, newline=model.eos)
+
+
+def from_config(config: dict) -> NGramConfig:
+    return from_dict(NGramConfig, config["ngram"])
