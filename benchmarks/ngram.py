@@ -33,7 +33,9 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_rnnkit(path: str, order: int) -> dict:
+def measure_rnnkit(path: str, order: int, head: int) -> dict:
+    import numpy as np
+
     from rnnkit.data.tokenizers import CharTokenizer
     from rnnkit.ngram import NGramLM, from_text
 
@@ -46,8 +48,9 @@ def measure_rnnkit(path: str, order: int) -> dict:
     started = time.perf_counter()
     result = model.score(stream)
     score = time.perf_counter() - started
+    head_bits = -np.log2(model.token_probs(stream)[:head]).mean()  # the characters NLTK scores
     return {"fit_s": fit, "score_s": score, "tokens": result["tokens"], "bits_per_char": result["bits_per_char"],
-            "peak_mb": peak_mb(), "train_chars": len(train)}
+            "head_bits_per_char": float(head_bits), "peak_mb": peak_mb(), "train_chars": len(train)}
 
 
 def measure_nltk(path: str, order: int, tokens: int) -> dict:
@@ -102,25 +105,27 @@ def main() -> None:
     if args.part:
         kind, *rest = args.part
         if kind == "rnnkit":
-            print(json.dumps(measure_rnnkit(rest[0], int(rest[1]))))
+            print(json.dumps(measure_rnnkit(rest[0], int(rest[1]), int(rest[2]))))
         elif kind == "nltk":
             print(json.dumps(measure_nltk(rest[0], int(rest[1]), int(rest[2]))))
         else:
             print(json.dumps(measure_large(int(rest[0]), int(rest[1]))))
         return
 
-    ours = in_subprocess("rnnkit", args.text, str(args.order))
+    ours = in_subprocess("rnnkit", args.text, str(args.order), str(args.nltk_tokens))
     nltk = in_subprocess("nltk", args.text, str(args.order), str(args.nltk_tokens))
     large = in_subprocess("large", "7", str(args.large_chars))
     nltk_full = nltk["fit_s"] + nltk["score_s"] / nltk["tokens"] * nltk["validation_tokens"]
     ours_full = ours["fit_s"] + ours["score_s"]
     print(f"character {args.order}-gram Kneser-Ney, {ours['train_chars']:,} training characters, "
           f"{ours['tokens']:,} validation characters")
-    print(f"{'':30} {'fit s':>8} {'score tokens/s':>15} {'fit+score s':>12} {'peak MB':>8} {'val bits/char':>14}")
+    head = f"bits/char, first {nltk['tokens']}"
+    print(f"{'':30} {'fit s':>8} {'score tokens/s':>15} {'fit+score s':>12} {'peak MB':>8} {'val bits/char':>14} "
+          f"{head:>22}")
     print(f"{'rnnkit (modified KN)':30} {ours['fit_s']:8.2f} {ours['tokens'] / ours['score_s']:15,.0f} "
-          f"{ours_full:12.2f} {ours['peak_mb']:8.0f} {ours['bits_per_char']:14.3f}")
+          f"{ours_full:12.2f} {ours['peak_mb']:8.0f} {ours['bits_per_char']:14.3f} {ours['head_bits_per_char']:22.3f}")
     print(f"{'NLTK KneserNeyInterpolated':30} {nltk['fit_s']:8.2f} {nltk['tokens'] / nltk['score_s']:15,.1f} "
-          f"{nltk_full:12.0f} {nltk['peak_mb']:8.0f} {nltk['bits_per_char']:14.3f}")
+          f"{nltk_full:12.0f} {nltk['peak_mb']:8.0f} {'':>14} {nltk['bits_per_char']:22.3f}")
     print(f"{'speed-up (fit + score)':30} {nltk_full / ours_full:8.0f}x   (target: at least 100x; NLTK's "
           f"score time extrapolated from {nltk['tokens']} characters)")
     print(f"{'rnnkit 7-gram, ' + format(large['chars'], ',') + ' chars':30} {large['fit_s']:8.2f} {'':15} {'':12} "

@@ -22,6 +22,7 @@ def stream_nats(model, ids: np.ndarray, streams: int = 16, seq_len: int = 256,
         return 0.0, 0
     streams = max(1, min(streams, predictions))
     per_stream = -(-predictions // streams)
+    streams = -(-predictions // per_stream)  # rounding up per_stream may leave the last streams empty
     inputs = np.zeros((streams, per_stream), dtype=np.int64)
     targets = np.full((streams, per_stream), -1, dtype=np.int64)
     for s in range(streams):
