@@ -203,3 +203,11 @@ def test_a_cuda_checkpoint_loads_and_scores_the_same_on_cpu(tmp_path, shakespear
         scores[device] = json.loads(result.stdout)["bits_per_char"]
     assert math.isclose(scores["cuda"], scores["cpu"], rel_tol=1e-4)
     assert rnnkit("sample", str(run), "--device", "cpu", "--length", "20").returncode == 0
+
+
+def test_a_vanilla_rnn_gets_its_own_learning_rate_unless_one_is_given(tmp_path, shakespeare_slice):
+    for extra, expected in (([], 2e-3), (["--lr", "0.01"], 0.01)):
+        run = tmp_path / f"rnn{len(extra)}"
+        assert main(["train", str(shakespeare_slice), "--cell", "rnn", "--steps", "2", "--out", str(run),
+                     *TINY, *extra]) == 0
+        assert json.loads((run / "config.json").read_text())["train"]["lr"] == expected

@@ -15,7 +15,7 @@ from pathlib import Path
 from rnnkit import __version__
 from rnnkit.config import add_arguments, from_args, overrides
 from rnnkit.errors import UserError
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.language_model import CELL_LEARNING_RATE, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.tasks.ngram_run import NGramConfig
 from rnnkit.train.loop import Interrupted, TrainConfig
@@ -100,6 +100,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if args.steps is None and args.minutes is None:
             args.minutes = DEFAULT_MINUTES
+        if args.lr is None and args.cell in CELL_LEARNING_RATE and args.backend != "numpy":
+            args.lr = CELL_LEARNING_RATE[args.cell]
+            print(f"--cell {args.cell}: --lr {args.lr:g} (pass --lr to choose)", file=sys.stderr)
         if args.dropout is None and (args.minutes or 0) > LONG_RUN_MINUTES:
             args.dropout = LONG_RUN_DROPOUT
             print(f"a budget over {LONG_RUN_MINUTES:g} minutes: --dropout {LONG_RUN_DROPOUT} "

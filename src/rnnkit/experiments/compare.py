@@ -12,15 +12,12 @@ from pathlib import Path
 
 from rnnkit.experiments.report import format_table, save
 from rnnkit.tasks import lm_run
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.language_model import CELL_LEARNING_RATE, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.train.loop import TrainConfig
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 EMBED = 64
-# rnnkit's default learning rate (1e-2) was tuned for the LSTM; at 1e-2 a wide vanilla RNN learns
-# weights that only work along the state trajectory it trained on (docs/experiments.md), so it gets 2e-3.
-LEARNING_RATE = {"rnn": 2e-3}
 
 
 def equal_parameter_hidden(cell: str, lstm_hidden: int) -> int:
@@ -34,7 +31,7 @@ def equal_parameter_hidden(cell: str, lstm_hidden: int) -> int:
 
 
 def train_for(data: list[str], model: ModelConfig, seconds: float, work: Path, name: str) -> dict:
-    lr = LEARNING_RATE.get(model.cell, TrainConfig.lr)
+    lr = CELL_LEARNING_RATE.get(model.cell, TrainConfig.lr)
     train_config = TrainConfig(minutes=seconds / 60, eval_every=10**9, sample_length=10, lr=lr)
     data_config = DataConfig(max_chars=1_000_000)
     run, final = lm_run.train(data, model, train_config, data_config, str(work / name), "cpu", show_progress=False)

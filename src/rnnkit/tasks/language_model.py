@@ -13,6 +13,11 @@ from torch import Tensor, nn
 from rnnkit.config import option
 from rnnkit.nn import FusedRecurrent, Recurrent, State, Stepper
 
+# Learning rates for cells the default (1e-2, tuned for the LSTM) does not suit. At 1e-2 a wide
+# vanilla RNN learns weights that work only along the hidden-state trajectory it trained on
+# (docs/experiments.md, "Cells"); 2e-3 trains it properly.
+CELL_LEARNING_RATE = {"rnn": 2e-3}
+
 
 @dataclass
 class ModelConfig:
