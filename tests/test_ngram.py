@@ -340,3 +340,16 @@ def test_the_ngram_package_needs_no_torch():
     code = "import sys, rnnkit.ngram, rnnkit.ngram.arpa; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("unit", ["stream", "line"])
+def test_scoring_in_chunks_changes_nothing(shakespeare_slice, monkeypatch, unit):
+    from rnnkit.ngram import model as model_module
+
+    text = shakespeare_slice.read_text(encoding="utf-8")[:10_000]
+    tokenizer = CharTokenizer.fit(text)
+    model = NGramLM(5, "kn", unit=unit).fit(from_text(text, tokenizer, unit), tokenizer.vocab_size)
+    stream = from_text(text[-2_000:], tokenizer, unit)
+    whole = model.token_probs(stream)
+    monkeypatch.setattr(model_module, "CHUNK", 7)
+    np.testing.assert_array_equal(model.token_probs(stream), whole)

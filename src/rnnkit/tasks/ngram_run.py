@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit import __version__
-from rnnkit.config import from_dict, option, to_dict
+from rnnkit.config import option, to_dict
 from rnnkit.data.corpora import read_corpus
 from rnnkit.data.split import split_corpus, start_text_of
 from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize, tokenizer_from_dict
@@ -141,6 +141,3 @@ def sample(loaded: LoadedNGram, prime: str, length: int, temperature: float, top
                           np.random.default_rng(seed))
     yield from decode_stream(tokenizer, tokens, newline=model.eos)
 
-
-def from_config(config: dict) -> NGramConfig:
-    return from_dict(NGramConfig, config["ngram"])
