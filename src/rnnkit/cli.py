@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 f"(neither: --minutes {DEFAULT_MINUTES:g}).")
     train.add_argument("data", nargs="*", help="text files, folders, or a built-in corpus name "
                        "(see `rnnkit corpora`)")
-    train.add_argument("--task", default="lm", choices=sorted(TASKS), help="what to learn (default: lm)")
+    train.add_argument("--task", default="lm", choices=TASKS,
+                       help="what to learn: lm, a recurrent language model; ngram, a count-based one (default: lm)")
     train.add_argument("--out", help="run directory to create (default: runs/NAME)")
     train.add_argument("--resume", metavar="RUN", help="continue RUN exactly where it stopped; "
                        "--steps/--minutes/--patience/--eval-every may be changed")
@@ -115,8 +116,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             run, final = train_numpy(args.data, model, train_config, data, args.out)
         else:
-            run, final = TASKS[args.task](args.data, model, train_config, data, args.out, args.device,
-                                          args.progress)
+            run, final = lm_run.train(args.data, model, train_config, data, args.out, args.device,
+                                      args.progress)
     loaded = lm_run.load_run(run, args.device)
     print(f"\nstep {final['step']}: validation {final['bits_per_char']:.3f} bits per character "
           f"({final['nats_per_char']:.3f} nats); best weights in {run / 'model.safetensors'}")
@@ -200,13 +201,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_lm(*args):
-    from rnnkit.tasks import lm_run
-
-    return lm_run.train(*args)
-
-
-TASKS = {"lm": _train_lm, "ngram": None}  # ngram: counted, not trained by steps
+TASKS = ("lm", "ngram")
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "corpora": cmd_corpora,
             "experiment": cmd_experiment}
 

@@ -73,7 +73,10 @@ class Reader(nn.Module):
         with torch.no_grad():
             if init == "small":
                 for name, weight in self.named_parameters():
-                    nn.init.normal_(weight, 0.0, 0.01) if "weight" in name else nn.init.zeros_(weight)
+                    if "weight" in name:
+                        nn.init.normal_(weight, 0.0, 0.01)
+                    else:
+                        nn.init.zeros_(weight)
             elif init == "update-bias":  # GRU gates are r, z, n; h' = (1 - z) n + z h
                 hidden = HIDDEN[cell]
                 self.recurrent.state_dict()["bias_ih_l0"][hidden:2 * hidden] = 2.0

@@ -2,9 +2,10 @@
 
 Every n-gram of order k is an entry of table k, keyed by ``parent * V + token`` where
 ``parent`` is the entry of its first k-1 tokens in table k-1 (table 1's parent is
-the root, 0). Building table k is one ``np.unique`` over the positions of the
-text; looking up a whole test text is one ``np.searchsorted`` per order. Nothing
-loops over n-grams in Python, which is what makes a 7-gram over 10 MB take seconds.
+the root, 0). One sort of the text finds the n-grams of every order (one
+``np.unique`` per order where the vocabulary is too large for that); looking up a
+whole test text is one ``np.searchsorted`` per order. Nothing loops over n-grams in
+Python, which is what makes a 7-gram over 10 MB take seconds.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class SortedHistories:
     """
 
     def __init__(self, ids: np.ndarray, order: int, vocab_size: int, reach: np.ndarray) -> None:
-        self.base, self.order, self.reach = vocab_size + 1, order, reach
+        self.base, self.order = vocab_size + 1, order
         key = np.zeros(len(ids), dtype=np.int64)
         for back in range(order):  # digit 0 means "no token": beyond the start of the segment
             digit = np.zeros(len(ids), dtype=np.int64)

@@ -154,21 +154,21 @@ class NGramLM:
     @classmethod
     def load(cls, path: Path) -> NGramLM:
         """Read what ``save`` wrote; raises ValueError for anything else."""
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         try:
             with safe_open(str(path), framework="numpy") as handle:
                 meta = json.loads((handle.metadata() or {}).get("rnnkit", "{}"))
-                if meta.get("format") != BINARY_FORMAT:
-                    raise ValueError(f"{path}: not an rnnkit n-gram model")
-                tables = [OrderTable(*(handle.get_tensor(f"{k}.{name}") for name in ("keys", "counts", "suffix")))
-                          for k in range(1, meta["order"] + 1)]
-        except (OSError, json.JSONDecodeError, KeyError) as err:
+                arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not iterable)
+        except (SafetensorError, OSError, json.JSONDecodeError) as err:
             raise ValueError(f"{path}: unreadable n-gram model ({err})") from err
-        except Exception as err:  # safetensors raises its own error type for a corrupt header
-            if isinstance(err, ValueError):
-                raise
-            raise ValueError(f"{path}: unreadable n-gram model ({err})") from err
+        if meta.get("format") != BINARY_FORMAT:
+            raise ValueError(f"{path}: not an rnnkit n-gram model")
+        try:
+            tables = [OrderTable(*(arrays[f"{k}.{name}"] for name in ("keys", "counts", "suffix")))
+                      for k in range(1, meta["order"] + 1)]
+        except KeyError as err:
+            raise ValueError(f"{path}: incomplete n-gram model (no {err})") from err
         model = cls(meta["order"], meta["smoothing"], meta["delta"], meta["discount"], meta["unit"])
         model.tokenizer_size = meta["tokenizer_size"]
         model.counts = NGramCounts(model.vocab_size, tables)
