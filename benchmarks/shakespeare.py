@@ -41,7 +41,7 @@ def main() -> None:
             started = time.perf_counter()
             _, final = lm_run.train([str(args.path)], *configs, str(Path(tmp) / "run"), "cpu", False)
             wall = time.perf_counter() - started
-        rows.append((minutes, final["step"], final["nats_per_char"], final["best_loss"], wall))
+        rows.append((minutes, final["step"], final["nats_per_char"], final["best_objective"], wall))
         print(f"  done: {minutes:g} min -> {final['nats_per_char']:.4f} nats/char", flush=True)
     print(f"\nTiny Shakespeare, default configuration{' + ' + ' '.join(extra) if extra else ''}")
     print(f"{'budget':>8} {'steps':>7} {'val nats/char':>14} {'bits/char':>10} {'best seen':>10} {'target':>11} "

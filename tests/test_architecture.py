@@ -18,7 +18,8 @@ ALLOWED = {
     "ngram": {"ngram", "eval"},
     "decode": {"decode"},
     "train": {"train", "errors", "config"},
-    "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "errors", "config", "__init__"},
+    "viz": {"viz"},
+    "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "viz", "errors", "config", "__init__"},
 }
 
 

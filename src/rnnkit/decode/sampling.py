@@ -65,3 +65,25 @@ def generate(model: SteppableModel, prime: Tensor, length: int, temperature: flo
                 next_logits, state = stepper.step(token, state)
     finally:
         model.train(was_training)
+
+
+def generate_lines(model: SteppableModel, prime: Tensor, max_length: int, end: int, temperature: float = 1.0,
+                   top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
+                   ) -> list[list[int]]:
+    """Sample one line per row of ``prime (B, P)``: tokens up to (not including) ``end``.
+
+    Every row runs until it emits ``end`` or reaches ``max_length`` tokens; the batch
+    stops as soon as every row has ended.
+    """
+    lines: list[list[int]] = [[] for _ in range(prime.shape[0])]
+    open_rows = set(range(prime.shape[0]))
+    for tokens in generate(model, prime, max_length, temperature, top_k, top_p, generator):
+        for row, token in enumerate(tokens.tolist()):
+            if row in open_rows:
+                if token == end:
+                    open_rows.discard(row)
+                else:
+                    lines[row].append(token)
+        if not open_rows:
+            break
+    return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.nn.cells import init_recurrent_weights
 from rnnkit.nn.naming import canonical_to_cell, use_canonical_names
@@ -48,9 +49,16 @@ class FusedRecurrent(RecurrentShape):
             lambda key: f"rnn.{key}" if canonical_to_cell(key) else None,
         )
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        """With ``lengths (B,)`` the batch runs packed: padding is never computed, outputs there are zero."""
         hx = None if state is None else _stack_state(state, self.cell_type)
-        out, hn = self.rnn(x, hx)
+        if lengths is None:
+            out, hn = self.rnn(x, hx)
+            return out, _unstack_state(hn, self.cell_type)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, hn = self.rnn(packed, hx)
+        out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
         return out, _unstack_state(hn, self.cell_type)
 
 

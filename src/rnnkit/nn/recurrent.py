@@ -33,7 +33,10 @@ class Recurrent(RecurrentShape):
     """``forward(x (B, T, I), state=None) -> (out (B, T, D*H), state)``, batch-first.
 
     ``state`` holds one entry per layer and direction (``l0, l0_reverse, l1, ...``):
-    a tensor (B, H) for RNN and GRU, a pair (h, c) for the LSTM.
+    a tensor (B, H) for RNN and GRU, a pair (h, c) for the LSTM. With ``lengths (B,)``
+    a padded batch runs as if each row were alone: past a row's length its state is
+    held and its outputs are zero, so the returned state is the one at the true end
+    and the reverse direction starts at the last real token.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -48,8 +51,11 @@ class Recurrent(RecurrentShape):
                     cell, layer_input, hidden_size, nonlinearity, reset)
         use_canonical_names(self, _internal_to_canonical, _canonical_to_internal)
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, State]:
         batch, steps, _ = x.shape
+        valid = None if lengths is None else (
+            torch.arange(steps, device=x.device)[:, None] < lengths.to(x.device)[None, :])[..., None]  # (T, B, 1)
         new_state: list[CellState] = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -61,13 +67,24 @@ class Recurrent(RecurrentShape):
                 gx = cell.project_input(layer_input)  # (B, T, gates*H): all steps in one matmul
                 hs: list[Tensor] = [x] * steps
                 for t in (reversed(range(steps)) if reverse else range(steps)):
-                    hs[t], cell_state = cell.step(gx[:, t], cell_state)
+                    h, new_cell_state = cell.step(gx[:, t], cell_state)
+                    if valid is None:
+                        hs[t], cell_state = h, new_cell_state
+                    else:  # padding: hold the state, output zero
+                        hs[t] = h * valid[t]
+                        cell_state = _where(valid[t], new_cell_state, cell_state)
                 outputs.append(torch.stack(hs, dim=1))  # (B, T, H)
                 new_state.append(cell_state)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
             if self.dropout > 0 and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
         return layer_input, tuple(new_state)
+
+
+def _where(keep: Tensor, new: CellState, old: CellState) -> CellState:
+    if isinstance(new, tuple):
+        return tuple(torch.where(keep, n, o) for n, o in zip(new, old, strict=True))
+    return torch.where(keep, new, old)
 
 
 def _internal_to_canonical(key: str) -> str | None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit import __version__
 from rnnkit.config import from_dict, to_dict
 from rnnkit.data.batching import check_fits, compact_ids
 from rnnkit.data.corpora import read_corpus
@@ -22,6 +21,7 @@ from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import autocast, resolve_precision
@@ -33,29 +33,6 @@ class LoadedRun:
     config: dict
     tokenizer: Tokenizer
     model: LanguageModel
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
-    return torch.device(name)
-
-
-def new_run_dir(out: str | None, sources: list[str]) -> Path:
-    """``--out`` if given (refusing to overwrite a run), else runs/NAME, runs/NAME-2, ..."""
-    if out:
-        run = Path(out)
-        if (run / checkpoint.CONFIG).exists():
-            raise UserError(f"{run}: already holds a run; continue it with --resume {run} or pick a new --out")
-    else:
-        stem = Path(sources[0]).stem or "run"
-        run, n = Path("runs") / stem, 2
-        while run.exists():
-            run, n = Path("runs") / f"{stem}-{n}", n + 1
-    run.mkdir(parents=True, exist_ok=True)
-    return run
 
 
 def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.ndarray, np.ndarray, str]:
@@ -74,12 +51,8 @@ def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.nd
 def write_run_header(run: Path, sources: list[str], tokenizer: Tokenizer, start_text: str,
                      model_config: ModelConfig, train_config: TrainConfig, data: DataConfig, **extra) -> None:
     """config.json and tokenizer.json: what a run needs to rebuild its model, written before training."""
-    config = {
-        "rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": "lm",
-        "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources],
-        "start_text": start_text, "vocab_size": tokenizer.vocab_size,
-        "model": to_dict(model_config), "train": to_dict(train_config), "data": to_dict(data), **extra,
-    }
+    config = run_header("lm", sources, start_text=start_text, vocab_size=tokenizer.vocab_size,
+                        model=to_dict(model_config), train=to_dict(train_config), data=to_dict(data), **extra)
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
 
@@ -121,18 +94,10 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     train_ids, val_ids = (checkpoint.load_ids(run / name) for name in (checkpoint.TRAIN_IDS, checkpoint.VAL_IDS))
     start_text = config["start_text"]
     model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"])).to(device)
-    state = checkpoint.load_state(run / checkpoint.STATE)
-    weights_step = checkpoint.load_weights(run / checkpoint.LAST, model, device)
-    if weights_step != state["step"]:
-        raise UserError(f"{run}: {checkpoint.LAST} (step {weights_step}) and {checkpoint.STATE} "
-                        f"(step {state['step']}) disagree; the checkpoint is damaged, start a new run")
     config["train"] = to_dict(train_config)
-    checkpoint.write_json(run / checkpoint.CONFIG, config)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
                              train_config.sample_length, config.get("precision", "fp32"))
-    loop = TrainLoop(model, task, train_config, run, show_progress)
-    loop.load_state_dict(state)
-    print(f"run {run}: resuming at step {loop.step}", file=sys.stderr)
+    loop = resumed_loop(run, model, task, train_config, config, device, show_progress)
     return run, loop.fit(stop_at=stop_at)
 
 

@@ -71,6 +71,11 @@ class LanguageModelTask:
         result = scores(total, tokens, self.val_chars)
         return {"loss": result["nats_per_token"], **result}
 
+    def describe(self, scores: dict, short: bool = False) -> str:
+        if short:
+            return f"bpc {scores['bits_per_char']:.3f}"
+        return f"{scores['bits_per_char']:.4f} bits/char ({scores['nats_per_char']:.4f} nats)"
+
     def sample(self, generator: torch.Generator) -> str:
         prime = torch.as_tensor(self.start_ids, device=self.device)[None]
         tokens = [int(t) for t in generate(self.model, prime, self.sample_length, generator=generator)]

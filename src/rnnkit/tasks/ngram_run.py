@@ -61,7 +61,7 @@ class LoadedNGram:
 
 def train(sources: list[str], config: NGramConfig, data: DataConfig, out: str | None) -> tuple[Path, dict]:
     """Count the training split, score the validation split; returns the run and its scores."""
-    from rnnkit.tasks.lm_run import new_run_dir
+    from rnnkit.tasks.runs import new_run_dir
 
     model = config.build()
     train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction)

@@ -22,8 +22,9 @@ from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_run import new_run_dir, prepare_data, write_run_header
+from rnnkit.tasks.lm_run import prepare_data, write_run_header
 from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.runs import new_run_dir
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig
 

@@ -1,8 +1,9 @@
 """The training loop: it knows optimisers, budgets and checkpoints, not models.
 
-A task supplies four things: the loss for a global step, a validation score,
-a sample of text, and whatever state it carries between steps (for truncated
-BPTT, the hidden state). The loop does the rest: AdamW, warm-up and cosine
+A task supplies four things: the loss for a global step, validation scores
+(``loss``, and ``objective`` when early stopping should follow something else,
+lower is better), a sample, and whatever state it carries between steps (for
+truncated BPTT, the hidden state). The loop does the rest: AdamW, warm-up and cosine
 decay, clipping by global norm, evaluation, early stopping, progress, logs,
 atomic checkpoints, exact resume, Ctrl-C and divergence.
 """
@@ -52,6 +53,7 @@ class Task(Protocol):
     def loss(self, step: int) -> torch.Tensor: ...
     def chars_per_step(self) -> float: ...
     def evaluate(self) -> dict: ...
+    def describe(self, scores: dict, short: bool = False) -> str: ...
     def sample(self, generator: torch.Generator) -> str: ...
     def carried_state(self) -> dict: ...
     def load_carried_state(self, state: dict) -> None: ...
@@ -180,14 +182,14 @@ class TrainLoop:
             self._diverged(scores["loss"], "validation loss")
         generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
         text = self.task.sample(generator)
-        score = scores["loss"]
+        score = scores.get("objective", scores["loss"])
         improved = score < self.best_score
         if improved:
             self.best_score, self.bad_evals = score, 0
         else:
             self.bad_evals += 1
         self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3),
-                          "best_loss": self.best_score}
+                          "best_objective": self.best_score}
         self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
                    **{f"val_{k}": v for k, v in scores.items()}})
         self._report(scores, improved)
@@ -220,8 +222,8 @@ class TrainLoop:
         """One line per validation, above the progress bar (or alone when there is none)."""
         if self.show_progress is False:
             return
-        line = (f"step {self.step:>6}  {self.elapsed:7.1f}s  val {scores['bits_per_char']:.4f} bits/char "
-                f"({scores['nats_per_char']:.4f} nats){'  *best' if improved else ''}")
+        line = (f"step {self.step:>6}  {self.elapsed:7.1f}s  val {self.task.describe(scores)}"
+                f"{'  *best' if improved else ''}")
         tqdm.write(line, file=sys.stderr)
 
     def _log(self, record: dict) -> None:
@@ -241,8 +243,8 @@ class TrainLoop:
         if bar is None:
             return
         bar.n = self.step if self.config.steps > 0 else min(self.elapsed, bar.total)
-        val = self.last_eval.get("bits_per_char")
-        bar.set_postfix_str(f"loss {loss:.3f}" + (f" val bpc {val:.3f}" if val is not None else "")
+        val = self.task.describe(self.last_eval, short=True) if self.last_eval else ""
+        bar.set_postfix_str(f"loss {loss:.3f}" + (f" val {val}" if val else "")
                             + f" {rate:,.0f} chars/s", refresh=False)
         now = time.perf_counter()
         if now - self._last_refresh > 0.25:

@@ -1,0 +1,103 @@
+"""The command line's flags: one parser, built from the config dataclasses."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnnkit import __version__
+from rnnkit.config import add_arguments
+from rnnkit.data.labelled import LabelledConfig
+from rnnkit.tasks.classifier import ClassifierConfig
+from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.line_model import LineConfig
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.ngram_run import NGramConfig
+from rnnkit.train.loop import TrainConfig
+
+DEFAULT_MINUTES = 5.0
+TASKS = ("lm", "ngram", "classify")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, sample, "
+                                     "predict, evaluate.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model on text files, folders or a built-in corpus",
+                                description="Train a model. Budget with --minutes or --steps "
+                                f"(neither: --minutes {DEFAULT_MINUTES:g}).")
+    train.add_argument("data", nargs="*", help="text files, folders, or a built-in corpus name "
+                       "(see `rnnkit corpora`)")
+    train.add_argument("--task", default="lm", choices=TASKS,
+                       help="what to learn: lm, a recurrent language model; ngram, a count-based one; classify, "
+                       "a label per line or file (default: lm)")
+    train.add_argument("--out", help="run directory to create (default: runs/NAME)")
+    train.add_argument("--resume", metavar="RUN", help="continue RUN exactly where it stopped; "
+                       "--steps/--minutes/--patience/--eval-every may be changed")
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: auto)")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show a progress bar (default: when stderr is a terminal)")
+    add_arguments(train, ModelConfig, defaults_to_none=True)
+    add_arguments(train, TrainConfig, defaults_to_none=True)
+    add_arguments(train, DataConfig, defaults_to_none=True)
+    add_arguments(train, NGramConfig, defaults_to_none=True)
+    add_arguments(train, ClassifierConfig, defaults_to_none=True)
+    add_arguments(train, LabelledConfig, defaults_to_none=True)
+    add_arguments(train, LineConfig, defaults_to_none=True)
+
+    sample = commands.add_parser("sample", help="generate text from a trained run",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sample.add_argument("run", type=Path, help="run directory")
+    sample.add_argument("--prime", default="", help="text to start from (the model reads it first)")
+    sample.add_argument("--length", type=int, default=500, help="tokens to generate (line models: at most, "
+                        "per line)")
+    sample.add_argument("--temperature", type=float, default=1.0, help="0 is argmax; below 1 is safer")
+    sample.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: all)")
+    sample.add_argument("--top-p", type=float, default=1.0, help="nucleus: the smallest set with this mass")
+    sample.add_argument("--seed", type=int, default=0, help="same seed, same text")
+    sample.add_argument("--num", type=int, default=1, help="number of samples")
+    sample.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    sample.add_argument("--label", help="line models conditioned on a label: the label to generate for")
+    sample.add_argument("--novelty", nargs="+", metavar="DATA", help="line models: report the share of samples "
+                        "that are training lines, other lines of DATA (held out), or new")
+    sample.add_argument("--json", action="store_true", help="line models: one JSON object with the samples")
+
+    predict = commands.add_parser("predict", help="labels for texts from a classifier run",
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    predict.add_argument("run", type=Path, help="run directory")
+    predict.add_argument("texts", nargs="*", help="texts to label")
+    predict.add_argument("--file", type=Path, help="also label every line of this file")
+    predict.add_argument("--top-k", type=int, default=3, help="labels shown per text")
+    predict.add_argument("--json", action="store_true", help="one JSON object per text")
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+    evaluate = commands.add_parser("eval", help="score a run on data: bits per character, or accuracy and F1",
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate.add_argument("run", type=Path, help="run directory")
+    evaluate.add_argument("data", nargs="*", help="data to score: text for a language model; labelled data for "
+                          "a classifier (default: the run's held-out test split)")
+    evaluate.add_argument("--confusion", type=Path, help="classifier: where to write the confusion-matrix PNG "
+                          "(default: confusion-DATA.png in the run)")
+    evaluate.add_argument("--encoding", default="utf-8", help="text encoding of the files")
+    evaluate.add_argument("--streams", type=int, default=16, help="parallel streams (each starts from zero)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
+                          help="arithmetic for the forward pass")
+    evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+    commands.add_parser("corpora", help="list the built-in corpora and their sizes")
+
+    experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "
+                                     "clipping, depth, cells, ngram-vs-rnn",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    experiment.add_argument("name", choices=("vanishing", "memory", "clipping", "depth", "cells", "ngram-vs-rnn"))
+    experiment.add_argument("data", nargs="*", default=["python-stdlib"], help="text for the language-model ones")
+    experiment.add_argument("--quick", action="store_true", help="a small, fast version")
+    experiment.add_argument("--out", type=Path, default=Path("experiments"), help="folder for NAME.json and NAME.png")
+    experiment.add_argument("--minutes", type=float, help="ngram-vs-rnn: the RNN's training time "
+                            "(default: 5, --quick 0.15)")
+    return parser
+
+

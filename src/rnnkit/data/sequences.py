@@ -1,0 +1,67 @@
+"""Many short sequences: padded batches with their true lengths, shuffled by epoch.
+
+Examples of different lengths are batched together, never one at a time. Each
+epoch shuffles the examples, then sorts pools of 50 batches by length so a batch
+holds similar lengths (little padding), then shuffles the batch order. A batch
+depends only on the seed and the step, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+POOL_BATCHES = 50
+
+
+def pad(sequences: list[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (B, T) int64 padded with ``pad_id``, lengths (B,) int64); T is the longest length."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    ids = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.from_numpy(np.asarray(sequence, dtype=np.int64))
+    return ids, lengths
+
+
+def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B, T) bool: True at the valid positions of each row."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+@dataclass
+class ShuffledBatches:
+    """``indices(step)``: which examples make up the batch of a global step."""
+
+    lengths: np.ndarray
+    batch_size: int
+    seed: int
+    _epoch: int = field(default=-1, repr=False)
+    _batches: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = np.asarray(self.lengths)
+        if len(self.lengths) == 0:
+            raise ValueError("no examples to batch")
+
+    @property
+    def per_epoch(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, position = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._batches, self._epoch = self._epoch_batches(epoch), epoch
+        return self._batches[position]
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.lengths))
+        pool = self.batch_size * POOL_BATCHES
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]

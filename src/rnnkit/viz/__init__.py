@@ -1,0 +1,1 @@
+"""Pictures of models and runs, written as files: PNG with matplotlib, self-contained HTML."""
