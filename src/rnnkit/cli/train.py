@@ -23,9 +23,9 @@ LONG_RUN_MINUTES, LONG_RUN_DROPOUT = 5.0, 0.25
 # Where a task's best settings differ from the language model's (measured in the README's sections).
 TASK_DEFAULTS = {
     "classify": {"hidden_size": 256, "embedding_size": 64, "dropout": 0.3, "batch_size": 64, "lr": 3e-3,
-                 "eval_every": 100, "warmup_steps": 50},
+                 "eval_every": 100, "warmup_steps": 50, "patience": 20},
     "lines": {"hidden_size": 256, "embedding_size": 64, "dropout": 0.2, "batch_size": 64, "lr": 3e-3,
-              "eval_every": 200},
+              "eval_every": 200, "patience": 20},
 }
 
 
@@ -145,8 +145,9 @@ def report_lines(run: Path, final: dict, device: str) -> int:
 
     loaded = line_run.load_lines(run, device)
     print(f"\nstep {final['step']}: validation {final['nats_per_token']:.4f} nats per token, end of line included "
-          f"({final['bits_per_char']:.3f} bits per character); best weights in {run / 'model.safetensors'}")
-    for label in loaded.labels[:4] or [None]:
-        lines = line_run.sample(loaded, 5, label, "", 100, 1.0, 0, 1.0, 0)
+          f"({final['bits_per_char']:.3f} bits per character); the best, {final['best_objective']:.4f}, is in "
+          f"{run / 'model.safetensors'}; score it on the test split with: rnnkit eval {run}")
+    for seed, label in enumerate(loaded.labels[:4] or [None]):
+        lines = line_run.sample(loaded, 5, label, "", 100, 1.0, 0, 1.0, seed)
         print(f"samples{f' ({label})' if label else ''}: " + ", ".join(lines))
     return 0

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.errors import UserError
+from rnnkit.tasks.runs import read_split
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def eval_classifier(args: argparse.Namespace) -> int:
         examples, what = classify_run.read_eval_data(loaded, args.data, args.encoding), ", ".join(args.data)
         stem = Path(args.data[0]).stem
     else:
-        examples, what, stem = classify_run.read_split(args.run, "test"), "the run's test split", "test"
+        examples, what, stem = read_split(args.run, "test"), "the run's test split", "test"
         if not examples:
             raise UserError(f"{args.run}: the run has no test split (its data came without one); pass DATA to score")
     result = classify_run.evaluate(loaded, examples, what, args.precision)
@@ -84,7 +85,7 @@ def eval_lines(args: argparse.Namespace) -> int:
     if args.data:
         examples, what = line_run.read_lines(loaded, args.data, args.encoding), ", ".join(args.data)
     else:
-        examples, what = line_run.read_split(args.run, "test"), "the run's test split"
+        examples, what = read_split(args.run, "test"), "the run's test split"
     result = line_run.evaluate(loaded, examples, what, args.precision)
     if args.json:
         print(json.dumps(result))

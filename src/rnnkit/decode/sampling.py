@@ -44,6 +44,8 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         return logits.argmax(dim=-1)
     logits = filter_logits(logits / temperature, top_k, top_p)
     probs = torch.softmax(logits, dim=-1)
+    if generator is not None and generator.device != probs.device:  # a CPU generator with a GPU model
+        return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 

@@ -16,9 +16,8 @@ from torch import Tensor, nn
 from rnnkit.config import option
 from rnnkit.data.sequences import pad
 from rnnkit.data.tokenizers import Tokenizer
-from rnnkit.nn import FusedRecurrent, Recurrent
 from rnnkit.nn.pooling import POOLINGS, pool
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.language_model import ModelConfig, recurrent_layers
 from rnnkit.train.precision import autocast
 
 
@@ -40,13 +39,8 @@ class Classifier(nn.Module):
         super().__init__()
         self.pooling = head.pooling
         embedding_size = model.embedding_size or model.hidden_size
-        layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(model.backend)
-        if layer_type is None:
-            raise ValueError(f"backend {model.backend!r} cannot classify; choose fused or unrolled")
         self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.recurrent = layer_type(model.cell, embedding_size, model.hidden_size, model.num_layers,
-                                    dropout=model.dropout, bidirectional=head.bidirectional,
-                                    nonlinearity=model.nonlinearity, reset=model.reset)
+        self.recurrent = recurrent_layers(model, embedding_size, head.bidirectional)
         self.dropout = nn.Dropout(model.dropout)
         self.head = nn.Linear(model.hidden_size * self.recurrent.directions, num_classes)
         nn.init.normal_(self.embedding.weight, std=0.1)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.config import from_dict, to_dict
+from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, load_labelled, read_examples
 from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
@@ -24,7 +24,7 @@ from rnnkit.tasks.classifier import Classifier, ClassifierConfig, encode_texts, 
 from rnnkit.tasks.classify_task import ClassificationTask
 from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.lm_task import DataConfig
-from rnnkit.tasks.runs import SPLITS, new_run_dir, read_split, resolve_device, resumed_loop, run_header, write_split
+from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, start_split_run
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import resolve_precision
@@ -75,15 +75,10 @@ def train(sources: list[str], model_config: ModelConfig, head: ClassifierConfig,
         raise UserError(f"{', '.join(sources)}: the training data has one label; a classifier needs two or more")
     labels = sorted(counts)
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
-    run = new_run_dir(out, sources)
-    for name in SPLITS:
-        write_split(run, name, splits[name])
     precision = resolve_precision(train_config.precision, device)
-    config = run_header("classify", sources, labels=labels, split=origin, precision=precision,
-                        model=to_dict(model_config), classifier=to_dict(head), train=to_dict(train_config),
-                        data=to_dict(data), labelled=to_dict(labelled))
-    checkpoint.write_json(run / checkpoint.CONFIG, config)
-    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    run, config = start_split_run("classify", sources, out, splits, origin, tokenizer, labels, precision,
+                                  model=model_config, classifier=head, train=train_config, data=data,
+                                  labelled=labelled)
     torch.manual_seed(train_config.seed)
     model = Classifier(tokenizer.vocab_size, len(labels), model_config, head).to(device)
     largest = counts.most_common(1)[0]
@@ -100,15 +95,11 @@ def train(sources: list[str], model_config: ModelConfig, head: ClassifierConfig,
 
 def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
            stop_at: int | None = None) -> tuple[Path, dict]:
-    config = checkpoint.read_config(run)
+    config, train_config, tokenizer, splits = reopen(run, overrides)
     device = resolve_device(device_name)
-    train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
-    config["train"] = to_dict(train_config)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
     labels = config["labels"]
     model = Classifier(tokenizer.vocab_size, len(labels), from_dict(ModelConfig, config["model"]),
                        from_dict(ClassifierConfig, config["classifier"])).to(device)
-    splits = {name: read_split(run, name) for name in SPLITS}
     task = build_task(model, tokenizer, splits, labels, config, device)
     final = resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
     return run, finish(run, final, splits["test"], device_name)

@@ -38,6 +38,16 @@ class ModelConfig:
                         ("after", "before"))
 
 
+def recurrent_layers(config: ModelConfig, input_size: int, bidirectional: bool = False,
+                     ) -> Recurrent | FusedRecurrent:
+    """The recurrent stack ``config`` describes, on the backend it names (every PyTorch model's core)."""
+    layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(config.backend)
+    if layer_type is None:
+        raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused or unrolled")
+    return layer_type(config.cell, input_size, config.hidden_size, config.num_layers, dropout=config.dropout,
+                      bidirectional=bidirectional, nonlinearity=config.nonlinearity, reset=config.reset)
+
+
 class LanguageModel(nn.Module):
     """``forward(ids (B, T), state=None) -> (logits (B, T, V), state)``."""
 
@@ -47,13 +57,8 @@ class LanguageModel(nn.Module):
         embedding_size = config.embedding_size or config.hidden_size
         if config.tie_weights and embedding_size != config.hidden_size:
             raise ValueError("--tie-weights needs --embedding-size equal to --hidden-size")
-        layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(config.backend)
-        if layer_type is None:
-            raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused or unrolled")
         self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.recurrent = layer_type(config.cell, embedding_size, config.hidden_size, config.num_layers,
-                                    dropout=config.dropout, nonlinearity=config.nonlinearity,
-                                    reset=config.reset)
+        self.recurrent = recurrent_layers(config, embedding_size)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, vocab_size)
         if config.tie_weights:

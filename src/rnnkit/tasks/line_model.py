@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.config import option
-from rnnkit.nn import FusedRecurrent, Recurrent, State, Stepper
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.nn import State, Stepper
+from rnnkit.tasks.language_model import ModelConfig, recurrent_layers
 
 CONDITIONS = ("none", "label")
 
@@ -41,15 +41,10 @@ class LineModel(nn.Module):
         super().__init__()
         embedding_size = config.embedding_size or config.hidden_size
         label_size = line.label_size if num_labels else 0
-        layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(config.backend)
-        if layer_type is None:
-            raise ValueError(f"backend {config.backend!r} has no line model; choose fused or unrolled")
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.label_embedding = nn.Embedding(num_labels, label_size) if num_labels else None
-        self.recurrent = layer_type(config.cell, embedding_size + label_size, config.hidden_size,
-                                    config.num_layers, dropout=config.dropout,
-                                    nonlinearity=config.nonlinearity, reset=config.reset)
+        self.recurrent = recurrent_layers(config, embedding_size + label_size)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, vocab_size)
         nn.init.normal_(self.embedding.weight, std=0.1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.config import from_dict, to_dict
+from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, load_labelled, read_examples
 from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, normalize, tokenizer_from_dict
 from rnnkit.decode.sampling import generate_lines
@@ -25,7 +25,7 @@ from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.line_model import LineConfig, LineModel
 from rnnkit.tasks.line_task import LineTask, line_nats
 from rnnkit.tasks.lm_task import DataConfig
-from rnnkit.tasks.runs import SPLITS, new_run_dir, read_split, resolve_device, resumed_loop, run_header, write_split
+from rnnkit.tasks.runs import read_split, reopen, resolve_device, resumed_loop, start_split_run
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import autocast, resolve_precision
@@ -86,15 +86,9 @@ def train(sources: list[str], model_config: ModelConfig, line: LineConfig, train
     splits, origin = load_labelled(sources, labelled, data.encoding, train_config.seed, labelled=conditioned)
     labels = sorted(class_counts(splits["train"])) if conditioned else []
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
-    run = new_run_dir(out, sources)
-    for name in SPLITS:
-        write_split(run, name, splits[name])
     precision = resolve_precision(train_config.precision, device)
-    config = run_header("lines", sources, labels=labels, split=origin, precision=precision,
-                        model=to_dict(model_config), line=to_dict(line), train=to_dict(train_config),
-                        data=to_dict(data), labelled=to_dict(labelled))
-    checkpoint.write_json(run / checkpoint.CONFIG, config)
-    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    run, config = start_split_run("lines", sources, out, splits, origin, tokenizer, labels, precision,
+                                  model=model_config, line=line, train=train_config, data=data, labelled=labelled)
     torch.manual_seed(train_config.seed)
     model = build(tokenizer, config, device)
     print(f"run {run}: {len(splits['train']):,} training, {len(splits['val']):,} validation and "
@@ -108,13 +102,10 @@ def train(sources: list[str], model_config: ModelConfig, line: LineConfig, train
 
 def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
            stop_at: int | None = None) -> tuple[Path, dict]:
-    config = checkpoint.read_config(run)
+    config, train_config, tokenizer, splits = reopen(run, overrides)
     device = resolve_device(device_name)
-    train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
-    config["train"] = to_dict(train_config)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
     model = build(tokenizer, config, device)
-    task = make_task(model, tokenizer, {name: read_split(run, name) for name in SPLITS}, config, device)
+    task = make_task(model, tokenizer, splits, config, device)
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import torch
 
 from rnnkit import __version__
+from rnnkit.config import from_dict, to_dict
 from rnnkit.data.labelled import Example
+from rnnkit.data.tokenizers import Tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import Task, TrainConfig, TrainLoop
@@ -74,3 +77,28 @@ def read_split(run: Path, name: str) -> list[Example]:
         raise UserError(f"{path}: missing; the run is incomplete, train again") from None
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UserError(f"{path}: corrupt; train again") from None
+
+
+def start_split_run(task: str, sources: list[str], out: str | None, splits: dict[str, list[Example]], origin: str,
+                    tokenizer: Tokenizer, labels: list[str], precision: str, **sections) -> tuple[Path, dict]:
+    """A new run of examples: its directory with the split, config.json and tokenizer.json written.
+
+    ``sections`` are the run's config dataclasses (model, train, data...), saved as JSON.
+    """
+    run = new_run_dir(out, sources)
+    for name in SPLITS:
+        write_split(run, name, splits[name])
+    config = run_header(task, sources, labels=labels, split=origin, precision=precision,
+                        **{name: to_dict(section) for name, section in sections.items()})
+    checkpoint.write_json(run / checkpoint.CONFIG, config)
+    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    return run, config
+
+
+def reopen(run: Path, overrides: dict) -> tuple[dict, TrainConfig, Tokenizer, dict[str, list[Example]]]:
+    """A stopped run's config (with the new budget), training settings, tokenizer and split."""
+    config = checkpoint.read_config(run)
+    train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
+    config["train"] = to_dict(train_config)
+    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    return config, train_config, tokenizer, {name: read_split(run, name) for name in SPLITS}

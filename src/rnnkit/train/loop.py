@@ -147,7 +147,8 @@ class TrainLoop:
             if bar is not None:
                 bar.close()
         if not self.last_eval:  # resumed with nothing left to do: report where it stands
-            self.last_eval = {**self.task.evaluate(), "step": self.step, "elapsed": round(self.elapsed, 3)}
+            self.last_eval = {**self.task.evaluate(), "step": self.step, "elapsed": round(self.elapsed, 3),
+                              "best_objective": self.best_score}
         return self.last_eval
 
     def train_step(self) -> float:
