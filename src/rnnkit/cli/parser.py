@@ -8,7 +8,9 @@ from pathlib import Path
 from rnnkit import __version__
 from rnnkit.config import add_arguments
 from rnnkit.data.labelled import LabelledConfig
+from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks.classifier import ClassifierConfig
+from rnnkit.tasks.forecaster import ForecastConfig
 from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.line_model import LineConfig
 from rnnkit.tasks.lm_task import DataConfig
@@ -16,7 +18,7 @@ from rnnkit.tasks.ngram_run import NGramConfig
 from rnnkit.train.loop import TrainConfig
 
 DEFAULT_MINUTES = 5.0
-TASKS = ("lm", "ngram", "classify")
+TASKS = ("lm", "ngram", "classify", "forecast")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(see `rnnkit corpora`)")
     train.add_argument("--task", default="lm", choices=TASKS,
                        help="what to learn: lm, a recurrent language model; ngram, a count-based one; classify, "
-                       "a label per line or file (default: lm)")
+                       "a label per line or file; forecast, the next values of a CSV series (default: lm)")
     train.add_argument("--out", help="run directory to create (default: runs/NAME)")
     train.add_argument("--resume", metavar="RUN", help="continue RUN exactly where it stopped; "
                        "--steps/--minutes/--patience/--eval-every may be changed")
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(train, ClassifierConfig, defaults_to_none=True)
     add_arguments(train, LabelledConfig, defaults_to_none=True)
     add_arguments(train, LineConfig, defaults_to_none=True)
+    add_arguments(train, SeriesConfig, defaults_to_none=True)
+    add_arguments(train, ForecastConfig, defaults_to_none=True)
 
     sample = commands.add_parser("sample", help="generate text from a trained run",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -64,13 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "that are training lines, other lines of DATA (held out), or new")
     sample.add_argument("--json", action="store_true", help="line models: one JSON object with the samples")
 
-    predict = commands.add_parser("predict", help="labels for texts from a classifier run",
+    predict = commands.add_parser("predict", help="labels for texts (classifier), or forecasts (forecaster)",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     predict.add_argument("run", type=Path, help="run directory")
     predict.add_argument("texts", nargs="*", help="texts to label")
     predict.add_argument("--file", type=Path, help="also label every line of this file")
     predict.add_argument("--top-k", type=int, default=3, help="labels shown per text")
     predict.add_argument("--json", action="store_true", help="one JSON object per text")
+    predict.add_argument("--data", help="forecaster: forecast past the end of this CSV (default: the run's series)")
+    predict.add_argument("--steps", type=int, default=1, help="forecaster: steps to forecast past the end")
+    predict.add_argument("--stream", action="store_true", help="forecaster: read one value (or TIME,VALUE) per "
+                         "line on stdin and print the next-step forecast after each, the state carried")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     evaluate = commands.add_parser("eval", help="score a run on data: bits per character, or accuracy and F1",
@@ -80,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "a classifier (default: the run's held-out test split)")
     evaluate.add_argument("--confusion", type=Path, help="classifier: where to write the confusion-matrix PNG "
                           "(default: confusion-DATA.png in the run)")
+    evaluate.add_argument("--plot", type=Path, help="forecaster: where to write the test-period PNG "
+                          "(default: forecast-test.png in the run)")
     evaluate.add_argument("--encoding", default="utf-8", help="text encoding of the files")
     evaluate.add_argument("--streams", type=int, default=16, help="parallel streams (each starts from zero)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rnnkit.cli.forecast import report_forecaster, train_forecaster
 from rnnkit.cli.parser import DEFAULT_MINUTES
 from rnnkit.config import from_args, overrides
 from rnnkit.data.labelled import LabelledConfig
@@ -26,6 +27,8 @@ TASK_DEFAULTS = {
                  "eval_every": 100, "warmup_steps": 50, "patience": 20},
     "lines": {"hidden_size": 256, "embedding_size": 64, "dropout": 0.2, "batch_size": 64, "lr": 3e-3,
               "eval_every": 200, "patience": 20},
+    "forecast": {"hidden_size": 64, "batch_size": 64, "lr": 3e-3, "eval_every": 100, "patience": 20,
+                 "warmup_steps": 50},
 }
 
 
@@ -39,12 +42,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, value in TASK_DEFAULTS.get(args.task, {}).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    return {"lm": train_lm, "ngram": train_ngram, "classify": train_classifier}[args.task](args)
+    trainers = {"lm": train_lm, "ngram": train_ngram, "classify": train_classifier, "forecast": train_forecaster}
+    return trainers[args.task](args)
 
 
 def resume(args: argparse.Namespace) -> int:
     """Continue a run of any task where it stopped; the task comes from the run itself."""
-    from rnnkit.tasks import classify_run, line_run, lm_run
+    from rnnkit.tasks import classify_run, forecast_run, line_run, lm_run
     from rnnkit.train.checkpoint import read_config
 
     if args.data:
@@ -52,7 +56,7 @@ def resume(args: argparse.Namespace) -> int:
     run = Path(args.resume)
     task = read_config(run).get("task")
     modules = {"lm": (lm_run, report_lm), "classify": (classify_run, report_classifier),
-               "lines": (line_run, report_lines)}
+               "lines": (line_run, report_lines), "forecast": (forecast_run, report_forecaster)}
     if task not in modules:
         raise UserError(f"--resume {run}: a {task!r} run cannot resume; an n-gram model is counted in one "
                         "pass, train it again")

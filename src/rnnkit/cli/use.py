@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+from rnnkit.cli.forecast import eval_forecaster, predict_forecaster
 from rnnkit.errors import UserError
 from rnnkit.tasks.runs import read_split
 
@@ -16,6 +17,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rnnkit.data.corpora import read_text_file
     from rnnkit.tasks import classify_run
 
+    if read_task(args.run) == "forecast":
+        return predict_forecaster(args)
+    if args.stream or args.data:
+        raise UserError(f"--stream and --data are for forecasters; {args.run} is not one")
     loaded = classify_run.load_classifier(args.run, args.device)
     texts = list(args.texts)
     if args.file:
@@ -125,6 +130,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return eval_classifier(args)
     if task == "lines":
         return eval_lines(args)
+    if task == "forecast":
+        return eval_forecaster(args)
     if not args.data:
         raise UserError("eval: pass the text to score after the run directory")
     if ngram_run.is_ngram_run(args.run):

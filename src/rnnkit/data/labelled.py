@@ -145,7 +145,7 @@ def load_labelled(sources: list[str], config: LabelledConfig, encoding: str, see
         if not config.keep_duplicates:
             unique = list(dict.fromkeys(examples))
             removed, examples = len(examples) - len(unique), unique
-        splits = stratified_split(examples, _fractions(config.split), seed)
+        splits = stratified_split(examples, split_fractions(config.split), seed)
         origin = f"stratified {config.split} split, seed {seed}; {removed:,} duplicate examples dropped"
     if not splits["train"] or not splits["val"]:
         raise UserError(f"{', '.join(sources)}: too few examples to train and validate "
@@ -170,7 +170,7 @@ def _split_files(paths: list[Path]) -> dict[str, list[Path]]:
     return found
 
 
-def _fractions(spec: str) -> tuple[float, float, float]:
+def split_fractions(spec: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(x) for x in spec.split(","))
     except ValueError:
