@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="arithmetic for the forward pass")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
+    report = commands.add_parser("report", help="an HTML training report of a run: curves, validations, samples",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    report.add_argument("run", type=Path, help="run directory")
+    report.add_argument("--out", type=Path, help="the HTML file (default: report.html in the run); the PNGs go "
+                        "beside it")
+
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
 
     experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "

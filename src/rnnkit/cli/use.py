@@ -176,3 +176,17 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rnnkit.viz.report import write_report
+
+    read_task(args.run)  # a clear error unless this is a run
+    if not (args.run / "metrics.jsonl").exists():
+        raise UserError(f"{args.run}: no metrics.jsonl, so nothing to report (an n-gram model is counted, not "
+                        "trained); report a run of rnnkit train's recurrent tasks")
+    out = args.out or args.run / "report.html"
+    written = write_report(args.run, out, out.parent)
+    print(f"{written['html']}: {written['evaluations']} validations, {written['samples']} samples; "
+          f"{len(written['pngs'])} PNGs beside it")
+    return 0
