@@ -230,3 +230,13 @@ def test_bad_classification_inputs_give_one_line_and_exit_code_2(tmp_path, class
         result = rnnkit(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_class_weights_give_each_class_the_same_total_weight():
+    from rnnkit.tasks.classify_task import inverse_frequency_weights
+
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    weights = inverse_frequency_weights(labels, 4).numpy()  # class 3 has no examples: weight 0
+    assert weights.tolist() == pytest.approx([6 / 12, 6 / 4, 6 / 8, 0.0])  # n / (C * n_c)
+    totals = np.bincount(labels, minlength=4) * weights
+    assert totals[:3] == pytest.approx([1.5, 1.5, 1.5])

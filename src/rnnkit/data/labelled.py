@@ -206,3 +206,13 @@ def _carve(examples: list[Example], fraction: float, seed: int) -> tuple[list[Ex
 
 def class_counts(examples: list[Example]) -> Counter:
     return Counter(label for _, label in examples)
+
+
+def label_ids(examples: list[Example], labels: list[str], source: str) -> np.ndarray:
+    """Each example's label as its index in ``labels``; a label outside them is a UserError."""
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({y for _, y in examples if y not in index})
+    if unknown:
+        raise UserError(f"{source}: labels {', '.join(map(repr, unknown[:5]))} never appear in the training "
+                        f"data (it has {', '.join(labels[:8])}{'...' if len(labels) > 8 else ''}); remove them")
+    return np.array([index[y] for _, y in examples], dtype=np.int64)

@@ -25,11 +25,6 @@ def pad(sequences: list[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, tor
     return ids, lengths
 
 
-def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """(B, T) bool: True at the valid positions of each row."""
-    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
-
-
 @dataclass
 class ShuffledBatches:
     """``indices(step)``: which examples make up the batch of a global step."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import from_dict
-from rnnkit.data.labelled import Example, LabelledConfig, class_counts, load_labelled, read_examples
+from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
 from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
@@ -43,15 +43,6 @@ class LoadedClassifier:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
-
-
-def label_ids(examples: list[Example], labels: list[str], source: str) -> np.ndarray:
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({y for _, y in examples if y not in index})
-    if unknown:
-        raise UserError(f"{source}: labels {', '.join(map(repr, unknown[:5]))} never appear in the training "
-                        f"data (it has {', '.join(labels[:8])}{'...' if len(labels) > 8 else ''}); remove them")
-    return np.array([index[y] for _, y in examples], dtype=np.int64)
 
 
 def build_task(model: Classifier, tokenizer: Tokenizer, splits: dict[str, list[Example]], labels: list[str],

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import from_dict
-from rnnkit.data.labelled import Example, LabelledConfig, class_counts, load_labelled, read_examples
+from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
 from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, normalize, tokenizer_from_dict
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
@@ -49,12 +49,7 @@ def encode(tokenizer: Tokenizer, labels: list[str], examples: list[Example], sou
     sequences = encode_texts(tokenizer, [t for t, _ in examples])
     if not labels:
         return sequences, None
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({y for _, y in examples if y not in index})
-    if unknown:
-        raise UserError(f"{source}: labels {', '.join(map(repr, unknown[:5]))} are not among the run's labels; "
-                        "remove those lines")
-    return sequences, np.array([index[y] for _, y in examples], dtype=np.int64)
+    return sequences, label_ids(examples, labels, source)
 
 
 def line_chars(examples: list[Example]) -> int:
