@@ -18,7 +18,7 @@ ALLOWED = {
     "ngram": {"ngram", "eval"},
     "decode": {"decode"},
     "train": {"train", "errors", "config"},
-    "viz": {"viz"},
+    "viz": {"viz", "nn"},
     "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "viz", "errors", "config", "__init__"},
 }
 
