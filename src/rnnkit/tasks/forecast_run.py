@@ -64,7 +64,7 @@ def check_config(forecast: ForecastConfig, series: Series, source: Path) -> None
 
 def view_of(series: Series, scaling: Scaling, forecast: ForecastConfig) -> SeriesView:
     inputs = model_inputs(series.values, series.times, scaling, forecast.calendar)
-    return SeriesView(inputs, series.values[:, 0], series.times, scaling, forecast.calendar)
+    return SeriesView(inputs, series.values[:, 0], series.times, series.step, scaling, forecast.calendar)
 
 
 def build(config: dict) -> tuple[ForecastConfig, Forecaster]:
@@ -217,8 +217,8 @@ def stream(loaded: LoadedForecaster, lines: Iterable[str]) -> Iterator[tuple[np.
         moment = parse_time(time_part[0]) if time_part else None
         if loaded.forecast.calendar and moment is None:
             raise UserError(f"stdin line {number}: this model reads the calendar; give lines as DATE,VALUE")
-        row = model_inputs(np.array([[value]]), np.array([moment or np.datetime64(0, "s")]), loaded.scaling,
-                           loaded.forecast.calendar)
+        when = moment if moment is not None else np.datetime64(0, "s")  # unused without calendar inputs
+        row = model_inputs(np.array([[value]]), np.array([when]), loaded.scaling, loaded.forecast.calendar)
         with torch.no_grad():
             prediction, state = loaded.model(torch.from_numpy(row)[None].to(next(loaded.model.parameters()).device),
                                              state)

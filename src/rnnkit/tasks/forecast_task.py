@@ -15,11 +15,10 @@ from rnnkit.tasks.forecaster import ForecastConfig, Forecaster, Scaling, forecas
 class SeriesView:
     """One series as the network sees it: scaled input rows, the raw target, and the times."""
 
-    def __init__(self, inputs: np.ndarray, target: np.ndarray, times: np.ndarray, scaling: Scaling,
-                 calendar: bool) -> None:
-        self.inputs, self.target, self.times = inputs, target, times
+    def __init__(self, inputs: np.ndarray, target: np.ndarray, times: np.ndarray, step: np.timedelta64,
+                 scaling: Scaling, calendar: bool) -> None:
+        self.inputs, self.target, self.times, self.step = inputs, target, times, step
         self.scaling, self.calendar = scaling, calendar
-        self.step = times[1] - times[0] if len(times) > 1 else np.timedelta64(1, "D")
 
     def scaled_target(self, index: np.ndarray) -> np.ndarray:
         return (self.target[index] - self.scaling.mean[0]) / self.scaling.std[0]
@@ -31,7 +30,8 @@ class SeriesView:
         """Input rows for times at ``positions`` holding predicted targets (recursive forecasts)."""
         rows = scaled_values[:, None].astype(np.float32)
         if self.calendar:
-            moments = self.times[0] + positions * self.step
+            last = len(self.times) - 1  # the series' own times, then whole steps past its end
+            moments = self.times[np.minimum(positions, last)] + np.maximum(positions - last, 0) * self.step
             rows = np.concatenate([rows, day_of_year_features(moments).astype(np.float32)], axis=1)
         return rows
 
