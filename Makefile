@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_MINUTES ?= 3
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test browser lint bench clean
 
 # torch==2.13.0 is pinned only where no torch is installed: it is the CPU build on
 # this kind of machine, while an open range would pull several GB of CUDA packages.
@@ -20,7 +20,21 @@ demo: $(BIN)/rnnkit
 	echo; echo "two more samples at temperature 0.7:"; \
 	$(BIN)/rnnkit sample $$run --num 2 --length 300 --temperature 0.7 --seed 1
 
-test: $(BIN)/rnnkit
+# The browser test drives Debian's Chromium; install it where we may (root with apt-get).
+# Elsewhere, or if the install fails, that one test skips and says why.
+CHROMIUM_PACKAGES := chromium chromium-driver
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(CHROMIUM_PACKAGES) for the browser test"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get install -y -qq $(CHROMIUM_PACKAGES) || { apt-get update -qq && \
+	      apt-get install -y -qq $(CHROMIUM_PACKAGES); }; } >/dev/null 2>&1 \
+	    || echo "could not install Chromium: the browser test will skip"; \
+	  else echo "no Chromium, and no root apt-get to install it: the browser test will skip"; fi; \
+	fi
+
+test: $(BIN)/rnnkit browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -22,3 +22,13 @@ def shakespeare_slice(tmp_path_factory) -> Path:
 
 TINY = ["--hidden-size", "32", "--num-layers", "2", "--batch-size", "8", "--seq-len", "16",
         "--eval-every", "10", "--sample-length", "20", "--warmup-steps", "2"]
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_run(tmp_path_factory, shakespeare_slice) -> Path:
+    """A two-layer character LSTM trained for 20 steps: enough to have a run, a tokenizer and weights."""
+    from rnnkit.cli import main
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "20", "--out", str(run), "--no-progress"]) == 0
+    return run

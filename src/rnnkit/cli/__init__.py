@@ -10,14 +10,14 @@ import sys
 
 from rnnkit.cli.parser import build_parser
 from rnnkit.cli.train import LONG_RUN_DROPOUT, LONG_RUN_MINUTES, cmd_train
-from rnnkit.cli.use import cmd_corpora, cmd_eval, cmd_experiment, cmd_predict, cmd_report, cmd_sample
+from rnnkit.cli.use import cmd_corpora, cmd_eval, cmd_experiment, cmd_predict, cmd_report, cmd_sample, cmd_viz
 from rnnkit.errors import UserError
 from rnnkit.train.loop import Interrupted
 
 __all__ = ["LONG_RUN_DROPOUT", "LONG_RUN_MINUTES", "build_parser", "main"]
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "eval": cmd_eval, "report": cmd_report,
-            "corpora": cmd_corpora, "experiment": cmd_experiment}
+            "viz": cmd_viz, "corpora": cmd_corpora, "experiment": cmd_experiment}
 
 
 def main(argv: list[str] | None = None) -> int:

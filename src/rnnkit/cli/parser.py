@@ -103,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="the HTML file (default: report.html in the run); the PNGs go "
                         "beside it")
 
+    viz = commands.add_parser("viz", help="a page of text coloured by each neuron, with the model's next-token "
+                              "guesses; neuron finder; gate saturation",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    viz.add_argument("run", type=Path, help="a language-model run directory")
+    viz.add_argument("data", nargs="+", help="text to read: files, folders or a built-in corpus name")
+    viz.add_argument("--out", type=Path, help="the HTML file (default: neurons.html in the run); the gate "
+                     "saturation PNG goes beside it")
+    viz.add_argument("--find", action="store_true", help="print the neurons that best track simple text features")
+    viz.add_argument("--top", type=int, default=3, help="neurons listed per feature")
+    viz.add_argument("--max-chars", type=int, default=100_000, help="read at most this many characters")
+    viz.add_argument("--max-neurons", type=int, default=0, help="neurons on the page (0: all that fit in "
+                     "16 million values)")
+    viz.add_argument("--encoding", default="utf-8", help="text encoding of the files")
+    viz.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar (default: when stderr is a terminal)")
+    viz.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
 
     experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "

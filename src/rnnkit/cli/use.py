@@ -176,8 +176,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from rnnkit.viz.report import write_report
 
@@ -190,3 +188,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"{written['html']}: {written['evaluations']} validations, {written['samples']} samples; "
           f"{len(written['pngs'])} PNGs beside it")
     return 0
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import lm_run, viz_run
+    from rnnkit.viz.features import FEATURES
+    from rnnkit.viz.finder import format_matches
+    from rnnkit.viz.gates import format_saturation
+
+    if read_task(args.run) != "lm":
+        raise UserError(f"{args.run}: viz reads language-model runs (rnnkit train --task lm), not "
+                        f"{read_task(args.run)!r} runs")
+    if args.max_chars < 2 or args.top < 1 or args.max_neurons < 0:
+        raise UserError("viz: --max-chars needs at least 2, --top at least 1, --max-neurons 0 or more")
+    loaded = lm_run.load_run(args.run, args.device)
+    ids, pieces = viz_run.read_text(loaded, args.data, args.encoding, args.max_chars)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    reading = viz_run.read_model(loaded, ids, pieces, args.top, progress)
+    written = viz_run.write_neuron_page(loaded, reading, args.data, args.out or args.run / "neurons.html",
+                                        args.max_neurons)
+    print(f"{written['html']}: {written['tokens']:,} tokens, {written['neurons']:,} of {written['of']:,} neurons, "
+          f"{written['size'] / 1e6:.1f} MB")
+    if args.find:
+        print(format_matches(reading.matches, FEATURES))
+    if reading.gates:
+        print(f"gate saturation (share of values; {written['gates_png']}):\n{format_saturation(reading.gates)}")
+    return 0
+

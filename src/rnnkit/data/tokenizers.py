@@ -55,6 +55,10 @@ class CharTokenizer:
     def decode(self, ids) -> str:
         return "".join(self.chars[i - 1] if i > 0 else UNK_CHAR for i in np.asarray(ids).tolist())
 
+    def pieces(self, text: str) -> list[str]:
+        """The text each token of ``encode(text)`` stands for, unknown ones as they were written."""
+        return list(normalize(text))
+
     def unknown(self, text: str) -> list[str]:
         """The distinct characters of ``text`` the vocabulary lacks, in order of appearance."""
         known = set(self.chars)
@@ -96,6 +100,9 @@ class WordTokenizer:
 
     def decode(self, ids) -> str:
         return "".join(self.words[i - 1] if i > 0 else UNK for i in np.asarray(ids).tolist())
+
+    def pieces(self, text: str) -> list[str]:
+        return WORD_PATTERN.findall(normalize(text))
 
     def unknown(self, text: str) -> list[str]:
         return list(dict.fromkeys(w for w in WORD_PATTERN.findall(normalize(text)) if w not in self._index))
@@ -141,6 +148,15 @@ class BPETokenizer:
 
     def decode(self, ids) -> str:
         return self._tokenizer.decode(np.asarray(ids).tolist(), skip_special_tokens=False)
+
+    def pieces(self, text: str) -> list[str]:
+        """Each token's stretch of ``text``; where tokens split one character's bytes, the first
+        token holds the character and the rest hold nothing, so the pieces join to the text."""
+        found, covered = [], 0
+        for start, end in self._tokenizer.encode(text).offsets:
+            found.append(text[max(start, covered):end])
+            covered = max(covered, end)
+        return found
 
     def unknown(self, text: str) -> list[str]:
         return []

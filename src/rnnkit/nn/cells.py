@@ -82,6 +82,12 @@ class _Cell(nn.Module):
     def step(self, gx: Tensor, state: CellState) -> tuple[Tensor, CellState]:
         raise NotImplementedError
 
+    def gate_values(self, gx: Tensor, h: Tensor) -> dict[str, Tensor]:
+        """The gates' and the candidate's values for projected inputs ``gx`` and previous
+        hidden states ``h``, any number of rows at once (a cell without gates has none).
+        ``step`` inlines the same sums for speed; a test rebuilds the states from these."""
+        return {}
+
     def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
         """One time step: x (B, I) -> (h (B, H), new state)."""
         if state is None:
@@ -140,6 +146,11 @@ class LSTMCell(_Cell):
         h = sig[:, 3 * hidden:] * torch.tanh(c)
         return h, (h, c)
 
+    def gate_values(self, gx: Tensor, h: Tensor) -> dict[str, Tensor]:
+        i, f, g, o = torch.addmm(gx, h, self.weight_hh.t()).chunk(4, dim=-1)
+        return {"input": torch.sigmoid(i), "forget": torch.sigmoid(f), "output": torch.sigmoid(o),
+                "candidate": torch.tanh(g)}
+
 
 class GRUCell(_Cell):
     """Gated recurrent unit (Cho et al. 2014).
@@ -181,6 +192,17 @@ class GRUCell(_Cell):
             n = torch.tanh(x_n + F.linear(r * h, self.weight_hh[2 * hidden:], self.bias_hh[2 * hidden:]))
         h = (1 - z) * n + z * h
         return h, h
+
+    def gate_values(self, gx: Tensor, h: Tensor) -> dict[str, Tensor]:
+        x_r, x_z, x_n = gx.chunk(3, dim=-1)
+        h_r, h_z, h_n = F.linear(h, self.weight_hh, self.bias_hh).chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        if self.reset == "after":
+            n = torch.tanh(x_n + r * h_n)
+        else:
+            n = torch.tanh(x_n + F.linear(r * h, self.weight_hh[2 * self.hidden_size:],
+                                          self.bias_hh[2 * self.hidden_size:]))
+        return {"reset": r, "update": z, "candidate": n}
 
 
 def make_cell(cell: str, input_size: int, hidden_size: int,
