@@ -70,3 +70,19 @@ def test_ngram_vs_rnn_shows_sparsity_and_kneser_ney(out, shakespeare_slice):
     assert kn[-1] < add_delta[-1] - 1.0
     assert results["best_ngram"]["smoothing"] == "kn"
     assert 1.0 < results["rnn"]["bits_per_char"] < 7.0 and results["rnn"]["step"] > 0
+
+
+def test_translation_attention_beats_a_fixed_summary_on_long_reversals(out, tmp_path):
+    rng = __import__("numpy").random.default_rng(0)
+    lines = []
+    for _ in range(2000):
+        words = [str(w) for w in rng.integers(0, 10, size=rng.integers(4, 17))]
+        lines.append(" ".join(words) + "\t" + " ".join(reversed(words)))
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    results = run("translation", out, [str(tmp_path / "pairs.tsv")])
+    bleu = {(v["attention"], v["reverse_source"]): v["bleu"] for v in results["variants"]}
+    assert len(bleu) == 6 and results["test_pairs"] == 200
+    assert bleu[("general", False)] > bleu[("none", False)] + 10
+    assert bleu[("bahdanau", False)] > bleu[("fixed", False)]
+    assert all(len(scores) == 4 for scores in results["beams"].values())
+    assert {row["words"] for row in results["variants"][0]["by_length"]} == {"1-5", "6-10", "11-15", "16-20"}

@@ -23,9 +23,15 @@ def flag_name(field_name: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, defaults_to_none: bool = False) -> None:
-    """One flag per field. With ``defaults_to_none`` unset flags read as None (for overrides)."""
+    """One flag per field. With ``defaults_to_none`` unset flags read as None (for overrides).
+
+    A field whose flag an earlier config already added shares that flag: two tasks'
+    ``--target`` (a column to forecast, a file to translate into) are one option.
+    """
     group = parser.add_argument_group(cls.__name__.replace("Config", "").lower() or cls.__name__)
     for field in dataclasses.fields(cls):
+        if flag_name(field.name) in parser._option_string_actions:
+            continue
         meta = field.metadata
         text = f"{meta.get('help', '')} (default: {field.default})"
         kwargs: dict[str, Any] = {"default": None if defaults_to_none else field.default, "help": text,

@@ -8,6 +8,7 @@ from pathlib import Path
 from rnnkit import __version__
 from rnnkit.config import add_arguments
 from rnnkit.data.labelled import LabelledConfig
+from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks.classifier import ClassifierConfig
 from rnnkit.tasks.forecaster import ForecastConfig
@@ -15,10 +16,11 @@ from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.line_model import LineConfig
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.tasks.ngram_run import NGramConfig
+from rnnkit.tasks.seq2seq import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
 DEFAULT_MINUTES = 5.0
-TASKS = ("lm", "ngram", "classify", "forecast")
+TASKS = ("lm", "ngram", "classify", "forecast", "translate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(see `rnnkit corpora`)")
     train.add_argument("--task", default="lm", choices=TASKS,
                        help="what to learn: lm, a recurrent language model; ngram, a count-based one; classify, "
-                       "a label per line or file; forecast, the next values of a CSV series (default: lm)")
+                       "a label per line or file; forecast, the next values of a CSV series; translate, sentence "
+                       "pairs (default: lm)")
     train.add_argument("--out", help="run directory to create (default: runs/NAME)")
     train.add_argument("--resume", metavar="RUN", help="continue RUN exactly where it stopped; "
                        "--steps/--minutes/--patience/--eval-every may be changed")
@@ -50,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(train, LineConfig, defaults_to_none=True)
     add_arguments(train, SeriesConfig, defaults_to_none=True)
     add_arguments(train, ForecastConfig, defaults_to_none=True)
+    add_arguments(train, PairsConfig, defaults_to_none=True)
+    add_arguments(train, Seq2SeqConfig, defaults_to_none=True)
 
     sample = commands.add_parser("sample", help="generate text from a trained run",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -68,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "that are training lines, other lines of DATA (held out), or new")
     sample.add_argument("--json", action="store_true", help="line models: one JSON object with the samples")
 
-    predict = commands.add_parser("predict", help="labels for texts (classifier), or forecasts (forecaster)",
+    predict = commands.add_parser("predict", help="labels for texts (classifier), translations (translator), or "
+                                  "forecasts (forecaster)",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     predict.add_argument("run", type=Path, help="run directory")
     predict.add_argument("texts", nargs="*", help="texts to label")
@@ -79,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--steps", type=int, default=1, help="forecaster: steps to forecast past the end")
     predict.add_argument("--stream", action="store_true", help="forecaster: read one value (or TIME,VALUE) per "
                          "line on stdin and print the next-step forecast after each, the state carried")
+    predict.add_argument("--show-attention", type=Path, metavar="PNG", help="translator: draw the first "
+                         "sentence's attention (source x target) to this PNG")
+    add_decoding(predict)
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     evaluate = commands.add_parser("eval", help="score a run on data: bits per character, or accuracy and F1",
@@ -93,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--encoding", default="utf-8", help="text encoding of the files")
     evaluate.add_argument("--streams", type=int, default=16, help="parallel streams (each starts from zero)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--source", help="translator: a file of source sentences, aligned with --target")
+    evaluate.add_argument("--target", help="translator: the reference translations, one per line")
+    add_decoding(evaluate)
     evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
                           help="arithmetic for the forward pass")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -125,12 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
     experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "
                                      "clipping, depth, cells, ngram-vs-rnn",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    experiment.add_argument("name", choices=("vanishing", "memory", "clipping", "depth", "cells", "ngram-vs-rnn"))
-    experiment.add_argument("data", nargs="*", default=["python-stdlib"], help="text for the language-model ones")
+    experiment.add_argument("name", choices=("vanishing", "memory", "clipping", "depth", "cells", "ngram-vs-rnn",
+                                             "translation"))
+    experiment.add_argument("data", nargs="*", help="text for the language-model ones (default: python-stdlib); "
+                            "a TSV of sentence pairs for translation")
+    experiment.add_argument("--reverse-pairs", action="store_true", help="translation: translate the TSV's second "
+                            "column into its first")
     experiment.add_argument("--quick", action="store_true", help="a small, fast version")
     experiment.add_argument("--out", type=Path, default=Path("experiments"), help="folder for NAME.json and NAME.png")
-    experiment.add_argument("--minutes", type=float, help="ngram-vs-rnn: the RNN's training time "
-                            "(default: 5, --quick 0.15)")
+    experiment.add_argument("--minutes", type=float, help="ngram-vs-rnn: the RNN's training time; translation: "
+                            "each model's (defaults: ngram-vs-rnn 5, translation 3; with --quick 0.15 and 0.1)")
     return parser
+
+
+def add_decoding(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--beam", type=int, default=1, help="translator: beam size (1: greedy)")
+    parser.add_argument("--alpha", type=float, default=0.0, help="translator: length normalisation, GNMT's "
+                        "((5 + length) / 6) ** alpha (0: plain log-probability)")
+    parser.add_argument("--n-best", type=int, default=1, help="translator: translations shown per sentence")
+    parser.add_argument("--max-length", type=int, default=0, help="translator: at most this many tokens per "
+                        "translation (0: twice the source's plus 10)")
 
 

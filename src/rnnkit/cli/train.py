@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rnnkit.cli.forecast import report_forecaster, train_forecaster
 from rnnkit.cli.parser import DEFAULT_MINUTES
+from rnnkit.cli.translate import report_translator, train_translator
 from rnnkit.config import from_args, overrides
 from rnnkit.data.labelled import LabelledConfig
 from rnnkit.errors import UserError
@@ -29,6 +30,8 @@ TASK_DEFAULTS = {
               "eval_every": 200, "patience": 20},
     "forecast": {"hidden_size": 64, "batch_size": 64, "lr": 3e-3, "eval_every": 100, "patience": 20,
                  "warmup_steps": 50},
+    "translate": {"cell": "gru", "hidden_size": 256, "embedding_size": 256, "dropout": 0.2, "batch_size": 64,
+                  "lr": 2e-3, "eval_every": 500, "patience": 10, "tokenizer": "word", "vocab_size": 15000},
 }
 
 
@@ -42,13 +45,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, value in TASK_DEFAULTS.get(args.task, {}).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    trainers = {"lm": train_lm, "ngram": train_ngram, "classify": train_classifier, "forecast": train_forecaster}
+    trainers = {"lm": train_lm, "ngram": train_ngram, "classify": train_classifier, "forecast": train_forecaster,
+                "translate": train_translator}
     return trainers[args.task](args)
 
 
 def resume(args: argparse.Namespace) -> int:
     """Continue a run of any task where it stopped; the task comes from the run itself."""
-    from rnnkit.tasks import classify_run, forecast_run, line_run, lm_run
+    from rnnkit.tasks import classify_run, forecast_run, line_run, lm_run, translate_run
     from rnnkit.train.checkpoint import read_config
 
     if args.data:
@@ -56,7 +60,8 @@ def resume(args: argparse.Namespace) -> int:
     run = Path(args.resume)
     task = read_config(run).get("task")
     modules = {"lm": (lm_run, report_lm), "classify": (classify_run, report_classifier),
-               "lines": (line_run, report_lines), "forecast": (forecast_run, report_forecaster)}
+               "lines": (line_run, report_lines), "forecast": (forecast_run, report_forecaster),
+               "translate": (translate_run, report_translator)}
     if task not in modules:
         raise UserError(f"--resume {run}: a {task!r} run cannot resume; an n-gram model is counted in one "
                         "pass, train it again")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.forecast import eval_forecaster, predict_forecaster
+from rnnkit.cli.translate import eval_translator, predict_translator
 from rnnkit.errors import UserError
 from rnnkit.tasks.runs import read_split
 
@@ -19,6 +20,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if read_task(args.run) == "forecast":
         return predict_forecaster(args)
+    if read_task(args.run) == "translate":
+        return predict_translator(args)
     if args.stream or args.data:
         raise UserError(f"--stream and --data are for forecasters; {args.run} is not one")
     loaded = classify_run.load_classifier(args.run, args.device)
@@ -132,6 +135,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return eval_lines(args)
     if task == "forecast":
         return eval_forecaster(args)
+    if task == "translate":
+        return eval_translator(args)
     if not args.data:
         raise UserError("eval: pass the text to score after the run directory")
     if ngram_run.is_ngram_run(args.run):
@@ -172,7 +177,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.minutes is not None and args.name not in TIMED:
         raise UserError(f"--minutes applies to {', '.join(TIMED)}, not {args.name}")
     options = {"minutes": args.minutes} if args.minutes is not None else {}
-    EXPERIMENTS[args.name](args.data, args.out, args.quick, **options)
+    if args.name == "translation":
+        if not args.data:
+            raise UserError("experiment translation: pass a TSV of sentence pairs (for example eng-fra.txt with "
+                            "--reverse-pairs for French to English)")
+        options["reverse_pairs"] = args.reverse_pairs
+    elif args.reverse_pairs:
+        raise UserError("--reverse-pairs applies to the translation experiment only")
+    EXPERIMENTS[args.name](args.data or ["python-stdlib"], args.out, args.quick, **options)
     return 0
 
 
@@ -184,7 +196,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"{args.run}: no metrics.jsonl, so nothing to report (an n-gram model is counted, not "
                         "trained); report a run of rnnkit train's recurrent tasks")
     out = args.out or args.run / "report.html"
-    written = write_report(args.run, out, out.parent)
+    attention = None
+    if read_task(args.run) == "translate":
+        from rnnkit.cli.translate import attention_maps
+
+        attention = attention_maps(args.run, out.parent)
+    written = write_report(args.run, out, out.parent, attention)
     print(f"{written['html']}: {written['evaluations']} validations, {written['samples']} samples; "
           f"{len(written['pngs'])} PNGs beside it")
     return 0

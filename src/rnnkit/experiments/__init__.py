@@ -4,7 +4,7 @@ Each experiment prints a table and writes NAME.json and NAME.png; ``quick`` runs
 small, seeded version (the one the test suite checks).
 """
 
-from rnnkit.experiments import clipping, compare, memory, ngram_vs_rnn, vanishing
+from rnnkit.experiments import clipping, compare, memory, ngram_vs_rnn, translation, vanishing
 
 EXPERIMENTS = {
     "vanishing": vanishing.run,
@@ -13,5 +13,6 @@ EXPERIMENTS = {
     "depth": compare.depth,
     "cells": compare.cells,
     "ngram-vs-rnn": ngram_vs_rnn.run,
+    "translation": translation.run,
 }
-TIMED = ("ngram-vs-rnn",)  # the ones that take --minutes
+TIMED = ("ngram-vs-rnn", "translation")  # the ones that take --minutes

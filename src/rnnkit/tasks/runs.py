@@ -64,15 +64,16 @@ def resumed_loop(run: Path, model: torch.nn.Module, task: Task, train_config: Tr
     return loop
 
 
-def write_split(run: Path, name: str, examples: list[Example]) -> None:
-    lines = "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n" for t, y in examples)
+def write_split(run: Path, name: str, examples: list[Example], keys: tuple[str, str] = ("text", "label")) -> None:
+    """One JSON object per example, its two parts under ``keys`` (pairs use source and target)."""
+    lines = "".join(json.dumps(dict(zip(keys, e, strict=True)), ensure_ascii=False) + "\n" for e in examples)
     checkpoint.atomic_write(run / f"{name}.jsonl", lambda tmp: tmp.write_text(lines, encoding="utf-8"))
 
 
-def read_split(run: Path, name: str) -> list[Example]:
+def read_split(run: Path, name: str, keys: tuple[str, str] = ("text", "label")) -> list[Example]:
     path = run / f"{name}.jsonl"
     try:
-        return [(row["text"], row["label"]) for row in map(json.loads, path.read_text("utf-8").splitlines())]
+        return [(row[keys[0]], row[keys[1]]) for row in map(json.loads, path.read_text("utf-8").splitlines())]
     except FileNotFoundError:
         raise UserError(f"{path}: missing; the run is incomplete, train again") from None
     except (json.JSONDecodeError, KeyError, TypeError):

@@ -7,6 +7,7 @@ read top to bottom. It needs no network, no scripts and no fonts.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -17,7 +18,7 @@ from rnnkit.viz.curves import Curve, Figure, render, smooth
 LN2 = math.log(2)
 # the validation score each task is judged by, and how to show it
 HEADLINES = {"lm": ("bits_per_char", "bits per character"), "lines": ("bits_per_char", "bits per character"),
-             "classify": ("macro_f1", "macro-F1"), "forecast": ("mae", "MAE")}
+             "classify": ("macro_f1", "macro-F1"), "forecast": ("mae", "MAE"), "translate": ("bleu", "BLEU")}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -81,8 +82,16 @@ pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap;font-size:.85em}svg{max
 .facts{color:#444}"""
 
 
-def write_report(run: Path, out: Path, png_dir: Path) -> dict:
-    """Write the HTML page to ``out`` and one PNG per figure into ``png_dir``; returns what was written."""
+def pictures_section(pictures: list[tuple[str, Path]]) -> str:
+    """PNGs made elsewhere (a translator's attention maps), inlined as data URIs."""
+    return "".join(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+                   f'{base64.b64encode(path.read_bytes()).decode()}"><figcaption>{html.escape(title)}</figcaption>'
+                   "</figure>" for title, path in pictures)
+
+
+def write_report(run: Path, out: Path, png_dir: Path, attention: list[tuple[str, Path]] | None = None) -> dict:
+    """Write the HTML page to ``out`` and one PNG per figure into ``png_dir``; returns what was written.
+    ``attention``: (caption, PNG) pairs shown in their own section."""
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     metrics = read_jsonl(run / "metrics.jsonl")
     samples = read_jsonl(run / "samples.jsonl")
@@ -100,6 +109,9 @@ def write_report(run: Path, out: Path, png_dir: Path) -> dict:
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(run.name)}: "
             f"training report</title><style>{STYLE}</style></head><body><h1>{html.escape(run.name)}: training "
             f"report</h1><p class=\"facts\">{facts}</p><h2>Curves</h2>{''.join(plots)}<h2>Validations</h2>"
-            f"{evaluation_table(evals)}<h2>Samples, in order</h2>{samples_section(samples)}</body></html>\n")
+            f"{evaluation_table(evals)}"
+            + (f"<h2>Attention</h2>{pictures_section(attention)}" if attention else "")
+            + f"<h2>Samples, in order</h2>{samples_section(samples)}</body></html>\n")
     out.write_text(page, encoding="utf-8")
+    pngs += [path for _, path in attention or []]
     return {"html": out, "pngs": pngs, "evaluations": len(evals), "samples": len(samples)}

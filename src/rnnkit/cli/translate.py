@@ -1,0 +1,132 @@
+"""The translation commands: train, translate sentences (with attention pictures), score with sacreBLEU."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rnnkit.config import from_args
+from rnnkit.data.labelled import LabelledConfig
+from rnnkit.data.pairs import PairsConfig
+from rnnkit.errors import UserError
+from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.seq2seq import Seq2SeqConfig
+from rnnkit.train.loop import TrainConfig
+
+
+def decoding_of(args: argparse.Namespace):
+    from rnnkit.tasks.translation import Decoding
+
+    if args.beam < 1 or args.n_best < 1 or args.n_best > args.beam or args.max_length < 0:
+        raise UserError("--beam needs 1 or more, --n-best between 1 and --beam, --max-length 0 or more")
+    return Decoding(beam=args.beam, alpha=args.alpha, n_best=args.n_best, max_length=args.max_length)
+
+
+def train_translator(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import translate_run
+
+    labelled = from_args(LabelledConfig, args)
+    run, final = translate_run.train(
+        args.data, args.target or "", from_args(ModelConfig, args), from_args(Seq2SeqConfig, args),
+        args.bidirectional if args.bidirectional is not None else True, from_args(TrainConfig, args),
+        from_args(DataConfig, args), from_args(PairsConfig, args), labelled.split, labelled.keep_duplicates,
+        args.out, args.device, args.progress)
+    return report_translator(run, final, args.device)
+
+
+def report_translator(run: Path, final: dict, device: str) -> int:
+    print(f"\nstep {final['step']}: validation BLEU {final['bleu']:.2f}, chrF {final['chrf']:.2f} (greedy); "
+          f"the best is in {run / 'model.safetensors'}")
+    if "test" in final:
+        test = final["test"]
+        print(f"test split, greedy: BLEU {test['bleu']:.2f}  chrF {test['chrf']:.2f}  ({test['sentences']:,} "
+              f"sentences)\n  {test['bleu_signature']}\n  compare beams with: rnnkit eval {run} --beam 5")
+    return 0
+
+
+def predict_translator(args: argparse.Namespace) -> int:
+    from rnnkit.data.corpora import read_text_file
+    from rnnkit.tasks import translate_run
+
+    loaded = translate_run.load_translator(args.run, args.device)
+    sentences = list(args.texts)
+    if args.file:
+        sentences += [line.strip() for line in read_text_file(args.file).splitlines() if line.strip()]
+    results = translate_run.translate(loaded, sentences, decoding_of(args))
+    for sentence, found in zip(sentences, results, strict=True):
+        if args.json:
+            print(json.dumps({"source": sentence, "translations": [
+                {"text": text, "log_prob": round(h.log_prob, 4), "score": round(h.score, 4)} for text, h in found]},
+                ensure_ascii=False))
+        elif len(found) == 1:
+            print(f"{sentence}\t{found[0][0]}")
+        else:
+            print(sentence + "".join(f"\n  {h.log_prob:8.3f}  {text}" for text, h in found))
+    if args.show_attention:
+        if loaded.model.attention is None:
+            raise UserError(f"--show-attention: {args.run} was trained with --attention "
+                            f"{loaded.config['seq2seq']['attention']}, which has no attention weights")
+        draw_attention(loaded, sentences[0], results[0][0], args.show_attention)
+        print(f"attention: {args.show_attention}")
+    return 0
+
+
+def draw_attention(loaded, sentence: str, found, path: Path) -> None:
+    """The best translation's attention over the source, tokens on both axes."""
+    from rnnkit.data.pairs import clean
+    from rnnkit.tasks.seq2seq import SPECIALS
+    from rnnkit.viz.attention import plot_attention
+
+    text, best = found
+    source_tokens = loaded.source_tokenizer.pieces(clean(sentence))
+    target_tokens = [loaded.target_tokenizer.decode([t - SPECIALS]) for t in best.tokens]
+    target_tokens += ["</s>"] if best.ended else []
+    plot_attention(best.attention.numpy()[:len(target_tokens), :len(source_tokens)], source_tokens,
+                   target_tokens, path, f"{sentence}  =>  {text}")
+
+
+def attention_maps(run: Path, folder: Path, count: int = 3) -> list[tuple[str, Path]]:
+    """Attention maps of the first validation sentences, for the training report (none without attention)."""
+    from rnnkit.tasks import translate_run
+    from rnnkit.tasks.runs import read_split
+    from rnnkit.tasks.translation import Decoding
+
+    loaded = translate_run.load_translator(run)
+    if loaded.model.attention is None:
+        return []
+    sentences = [s for s, _ in read_split(run, "val", translate_run.PAIR_KEYS)[:count]]
+    pictures = []
+    for index, (sentence, found) in enumerate(zip(sentences, translate_run.translate(loaded, sentences, Decoding()),
+                                                  strict=True)):
+        path = folder / f"report-attention-{index + 1}.png"
+        draw_attention(loaded, sentence, found[0], path)
+        pictures.append((f"{sentence} => {found[0][0]}", path))
+    return pictures
+
+
+def eval_translator(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import translate_run
+    from rnnkit.tasks.runs import read_split
+
+    loaded = translate_run.load_translator(args.run, args.device)
+    if args.data or args.source or args.target:
+        pairs = translate_run.read_eval_pairs(loaded, args.data, args.source, args.target, args.encoding)
+        what = ", ".join(args.data) or f"{args.source} -> {args.target}"
+    else:
+        pairs, what = read_split(args.run, "test", translate_run.PAIR_KEYS), "the run's test split"
+        if not pairs:
+            raise UserError(f"{args.run}: the run has no test split; pass pairs to score")
+    result = translate_run.evaluate(loaded, pairs, decoding_of(args), args.precision)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    search = "greedy" if args.beam == 1 else f"beam {args.beam}" + (f", alpha {args.alpha:g}" if args.alpha else "")
+    print(f"{what}: {result['sentences']:,} sentences, {search}\n"
+          f"BLEU  {result['bleu']:.2f}  ({result['bleu_signature']})\n"
+          f"chrF  {result['chrf']:.2f}  ({result['chrf_signature']})\n"
+          "BLEU by source length (words):")
+    for row in result["by_length"]:
+        print(f"  {row['words']:>6}  {row['sentences']:>6,} sentences  BLEU {row['bleu']:6.2f}")
+    return 0

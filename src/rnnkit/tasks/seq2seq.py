@@ -1,0 +1,183 @@
+"""Encoder-decoder translation models: Sutskever, Cho, Bahdanau and Luong in one class.
+
+The encoder reads the source (optionally reversed, optionally both ways); the
+decoder starts from a bridge of the encoder's final states and sees the source
+through one of:
+
+- ``none``: the final state only (Sutskever et al. 2014);
+- ``fixed``: the encoder's final summary fed with every target token and to the
+  output (Cho et al. 2014);
+- ``bahdanau``: additive attention queried with the previous decoder state, its
+  context fed with the token (Bahdanau et al. 2014);
+- ``dot`` / ``general``: multiplicative attention queried with the new decoder
+  state, combined with it before the output (Luong et al. 2015).
+
+Ids 0, 1 and 2 are padding, start and end; a tokenizer's id k is k + 3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.config import option
+from rnnkit.nn import State
+from rnnkit.nn.attention import make_attention
+from rnnkit.nn.state import map_state
+from rnnkit.tasks.language_model import ModelConfig, recurrent_layers
+
+PAD, BOS, EOS, SPECIALS = 0, 1, 2, 3
+CONDITIONING = ("none", "fixed", "bahdanau", "dot", "general")
+
+
+@dataclasses.dataclass
+class Seq2SeqConfig:
+    attention: str = option("general", "translate: how the decoder sees the source: none (the encoder's final "
+                            "state, Sutskever), fixed (that summary at every step, Cho), bahdanau (additive "
+                            "attention), dot or general (Luong)", CONDITIONING)
+    reverse_source: bool = option(False, "translate: read each source sentence backwards (Sutskever)")
+    teacher_forcing: float = option(1.0, "translate: share of training steps fed the true previous token "
+                                    "(the rest are fed the model's own guess)")
+    label_smoothing: float = option(0.1, "translate: mass spread over the vocabulary in the training loss")
+
+
+@dataclasses.dataclass
+class Memory:
+    """What the decoder reads from the encoder, for a batch (or a beam of batches)."""
+
+    values: Tensor   # (B, S, M) encoder outputs
+    keys: Tensor     # (B, S, ...) the attention's per-position projection of them
+    mask: Tensor     # (B, S) True on real tokens
+    summary: Tensor  # (B, M) the final states of the top layer, both directions
+
+    def repeat(self, times: int) -> Memory:
+        return Memory(*(t.repeat_interleave(times, dim=0) for t in dataclasses.astuple(self)))
+
+
+def reversed_positions(lengths: Tensor, steps: int) -> Tensor:
+    """(B, steps): where each position's token goes when a row's first ``length`` are reversed."""
+    position = torch.arange(steps, device=lengths.device)[None, :]
+    source = lengths[:, None] - 1 - position
+    return torch.where(source >= 0, source, position)
+
+
+def reverse_within(ids: Tensor, lengths: Tensor) -> Tensor:
+    """Each row's first ``length`` tokens in reverse order, the padding left in place."""
+    return ids.gather(1, reversed_positions(lengths.to(ids.device), ids.shape[1]))
+
+
+class Seq2Seq(nn.Module):
+    """``forward(source, lengths, target_in) -> (logits (B, T, V), attention (B, T, S) or None)``."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, config: ModelConfig, s2s: Seq2SeqConfig,
+                 bidirectional: bool) -> None:
+        super().__init__()
+        if s2s.attention not in CONDITIONING:
+            raise ValueError(f"attention must be one of {', '.join(CONDITIONING)}, not {s2s.attention!r}")
+        hidden, embedding = config.hidden_size, config.embedding_size or config.hidden_size
+        memory = hidden * (2 if bidirectional else 1)
+        if s2s.attention == "dot" and memory != hidden:
+            raise ValueError("dot attention needs the encoder's outputs as wide as the decoder's: "
+                             "use --attention general, or --no-bidirectional")
+        self.config, self.s2s, self.bidirectional = config, s2s, bidirectional
+        self.source_embedding = nn.Embedding(source_vocab, embedding, padding_idx=PAD)
+        self.target_embedding = nn.Embedding(target_vocab, embedding, padding_idx=PAD)
+        self.encoder = recurrent_layers(config, embedding, bidirectional)
+        fed = embedding + (memory if s2s.attention in ("fixed", "bahdanau") else 0)
+        self.decoder = recurrent_layers(config, fed, False)
+        self.bridge_h = nn.Linear(memory, hidden)
+        self.bridge_c = nn.Linear(memory, hidden) if config.cell == "lstm" else None
+        self.attention = (make_attention(s2s.attention, hidden, memory)
+                          if s2s.attention in ("bahdanau", "dot", "general") else None)
+        self.combine = nn.Linear(hidden + memory, hidden) if s2s.attention != "none" else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(hidden, target_vocab)
+
+    # -- encoder ---------------------------------------------------------------------------
+    def encode(self, source: Tensor, lengths: Tensor) -> tuple[Memory, State]:
+        """The memory the decoder attends to and the decoder's initial state."""
+        if self.s2s.reverse_source:
+            source = reverse_within(source, lengths)
+        outputs, final = self.encoder(self.dropout(self.source_embedding(source)), lengths=lengths)
+        directions = 2 if self.bidirectional else 1
+        hidden_of = [s[0] if isinstance(s, tuple) else s for s in final]
+        cells_of = [s[1] for s in final] if self.bridge_c is not None else None
+        state = []
+        for layer in range(self.config.num_layers):
+            rows = slice(layer * directions, (layer + 1) * directions)
+            h = torch.tanh(self.bridge_h(torch.cat(hidden_of[rows], dim=-1)))
+            state.append((h, self.bridge_c(torch.cat(cells_of[rows], dim=-1))) if cells_of is not None else h)
+        summary = torch.cat(hidden_of[-directions:], dim=-1)
+        keys = self.attention.prepare(outputs) if self.attention is not None else outputs[:, :0]
+        mask = torch.arange(source.shape[1], device=source.device)[None, :] < lengths.to(source.device)[:, None]
+        return Memory(outputs, keys, mask, summary), tuple(state)
+
+    # -- decoder ---------------------------------------------------------------------------
+    def _reading_order(self, weights: Tensor | None, memory: Memory) -> Tensor | None:
+        """Attention weights over the source as written, also when it was read reversed."""
+        if weights is None or not self.s2s.reverse_source:
+            return weights
+        index = reversed_positions(memory.mask.sum(1), memory.mask.shape[1])
+        if weights.dim() == 3:
+            index = index.unsqueeze(1).expand_as(weights)
+        return weights.gather(-1, index)
+
+    def _output(self, top: Tensor, context: Tensor | None) -> Tensor:
+        if self.combine is not None:
+            top = torch.tanh(self.combine(torch.cat([top, context], dim=-1)))
+        return self.head(self.dropout(top))
+
+    @staticmethod
+    def _top(state: State) -> Tensor:
+        last = state[-1]
+        return last[0] if isinstance(last, tuple) else last
+
+    def step(self, tokens: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
+        """One target token (B,) in: next-token logits (B, V), the new state, the attention weights (B, S)."""
+        x = self.dropout(self.target_embedding(tokens))
+        kind, weights, context = self.s2s.attention, None, None
+        if kind == "fixed":
+            context = memory.summary
+        elif kind == "bahdanau":
+            context, weights = self.attention(self._top(state), memory.keys, memory.values, memory.mask)
+        if context is not None:
+            x = torch.cat([x, context], dim=-1)
+        out, state = self.decoder(x.unsqueeze(1), state)
+        if kind in ("dot", "general"):
+            context, weights = self.attention(out[:, 0], memory.keys, memory.values, memory.mask)
+        return self._output(out[:, 0], context), state, self._reading_order(weights, memory)
+
+    def forward(self, source: Tensor, lengths: Tensor, target_in: Tensor,
+                feed: torch.Generator | None = None, teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor | None]:
+        """Logits for every target position; fed the true previous tokens unless ``teacher_forcing`` < 1."""
+        memory, state = self.encode(source, lengths)
+        kind = self.s2s.attention
+        if teacher_forcing >= 1.0 and kind != "bahdanau":  # the whole target in one recurrent call
+            x = self.dropout(self.target_embedding(target_in))
+            if kind == "fixed":
+                context = memory.summary.unsqueeze(1).expand(-1, x.shape[1], -1)
+                x = torch.cat([x, context], dim=-1)
+            out, _ = self.decoder(x, state)
+            weights = None
+            if kind in ("dot", "general"):
+                context, weights = self.attention(out, memory.keys, memory.values, memory.mask)
+            return self._output(out, context if kind != "none" else None), self._reading_order(weights, memory)
+        logits, weights, tokens = [], [], target_in[:, 0]
+        for t in range(target_in.shape[1]):
+            step_logits, state, step_weights = self.step(tokens, state, memory)
+            logits.append(step_logits)
+            weights.append(step_weights)
+            if t + 1 < target_in.shape[1]:
+                tokens = target_in[:, t + 1]
+                if teacher_forcing < 1.0:
+                    own = torch.rand(tokens.shape, generator=feed, device=feed.device if feed else None)
+                    tokens = torch.where(own.to(tokens.device) < teacher_forcing, tokens, step_logits.argmax(-1))
+        stacked = torch.stack(weights, dim=1) if weights[0] is not None else None
+        return torch.stack(logits, dim=1), stacked
+
+
+def reorder_state(state: State, index: Tensor) -> State:
+    """Rows of a decoder state picked by ``index`` (beam search keeps the surviving hypotheses)."""
+    return map_state(lambda t: t.index_select(0, index), state)

@@ -1,0 +1,170 @@
+"""Translation runs: ``rnnkit train --task translate``, then ``predict`` and ``eval``.
+
+A run directory holds config.json (task "translate"), tokenizer.json with the
+source and target tokenizers (each fitted on its side of the training pairs), the
+weights, and the split as train/val/test.jsonl, so ``rnnkit eval RUN`` scores
+the held-out test pairs the model never saw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+from rnnkit.config import from_dict, to_dict
+from rnnkit.data.pairs import Pair, PairsConfig, load_pairs, read_aligned, read_tsv
+from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
+from rnnkit.decode.beam import Hypothesis
+from rnnkit.errors import UserError
+from rnnkit.eval.bleu import bleu_by_length, corpus_scores
+from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.runs import SPLITS, new_run_dir, read_split, resolve_device, resumed_loop, run_header, write_split
+from rnnkit.tasks.seq2seq import SPECIALS, Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.translate_task import TranslationTask
+from rnnkit.tasks.translation import Decoding, decode_target, encode_source, translate_ids
+from rnnkit.train import checkpoint
+from rnnkit.train.loop import TrainConfig, TrainLoop
+from rnnkit.train.precision import resolve_precision
+
+PAIR_KEYS = ("source", "target")
+
+
+@dataclasses.dataclass
+class LoadedTranslator:
+    run: Path
+    config: dict
+    source_tokenizer: Tokenizer
+    target_tokenizer: Tokenizer
+    model: Seq2Seq
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def build_model(config: dict, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> Seq2Seq:
+    return Seq2Seq(source_tokenizer.vocab_size + SPECIALS, target_tokenizer.vocab_size + SPECIALS,
+                   from_dict(ModelConfig, config["model"]), from_dict(Seq2SeqConfig, config["seq2seq"]),
+                   config["bidirectional"])
+
+
+def build_task(model: Seq2Seq, tokenizers: tuple[Tokenizer, Tokenizer], splits: dict[str, list[Pair]],
+               config: dict, device: torch.device) -> TranslationTask:
+    s2s, train = config["seq2seq"], from_dict(TrainConfig, config["train"])
+    return TranslationTask(model, tokenizers, splits["train"], splits["val"], config["data"]["batch_size"],
+                           train.seed, device, config.get("precision", "fp32"), s2s["teacher_forcing"],
+                           s2s["label_smoothing"])
+
+
+def train(sources: list[str], target_file: str, model_config: ModelConfig, s2s: Seq2SeqConfig, bidirectional: bool,
+          train_config: TrainConfig, data: DataConfig, pairs: PairsConfig, split: str, keep_duplicates: bool,
+          out: str | None, device_name: str, show_progress: bool | None = None,
+          stop_at: int | None = None) -> tuple[Path, dict]:
+    """A new translation run: returns its directory and the final validation (and test) scores."""
+    device = resolve_device(device_name)
+    splits, origin = load_pairs(sources, target_file, pairs, split, keep_duplicates, data.encoding, train_config.seed)
+    if data.tokenizer == "char":
+        raise UserError("--task translate reads words or subwords: pass --tokenizer word or --tokenizer bpe")
+    source_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(s for s, _ in splits["train"]), data.vocab_size)
+    target_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for _, t in splits["train"]), data.vocab_size)
+    precision = resolve_precision(train_config.precision, device)
+    run = new_run_dir(out, sources or [pairs.source])
+    for name in SPLITS:
+        write_split(run, name, splits[name], PAIR_KEYS)
+    config = run_header("translate", sources or [pairs.source, target_file], split=origin, precision=precision,
+                        bidirectional=bidirectional, model=to_dict(model_config), seq2seq=to_dict(s2s),
+                        train=to_dict(train_config), data=to_dict(data), pairs=to_dict(pairs))
+    checkpoint.write_json(run / checkpoint.CONFIG, config)
+    checkpoint.write_json(run / checkpoint.TOKENIZER, {"source": source_tokenizer.to_dict(),
+                                                       "target": target_tokenizer.to_dict()})
+    torch.manual_seed(train_config.seed)
+    model = build_model(config, source_tokenizer, target_tokenizer).to(device)
+    print(f"run {run}: {len(splits['train']):,} training, {len(splits['val']):,} validation and "
+          f"{len(splits['test']):,} test pairs ({origin}); vocabularies {source_tokenizer.vocab_size:,} source, "
+          f"{target_tokenizer.vocab_size:,} target; {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{model_config.num_layers}x{model_config.hidden_size} {'bidirectional ' if bidirectional else ''}"
+          f"{model_config.cell}, attention {s2s.attention}, on {device}, {precision}", file=sys.stderr)
+    task = build_task(model, (source_tokenizer, target_tokenizer), splits, config, device)
+    final = TrainLoop(model, task, train_config, run, show_progress).fit(stop_at=stop_at)
+    return run, finish(run, final, splits["test"], device_name)
+
+
+def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
+           stop_at: int | None = None) -> tuple[Path, dict]:
+    config = checkpoint.read_config(run)
+    train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
+    config["train"] = to_dict(train_config)
+    source_tokenizer, target_tokenizer = read_tokenizers(run)
+    splits = {name: read_split(run, name, PAIR_KEYS) for name in SPLITS}
+    device = resolve_device(device_name)
+    model = build_model(config, source_tokenizer, target_tokenizer).to(device)
+    task = build_task(model, (source_tokenizer, target_tokenizer), splits, config, device)
+    final = resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
+    return run, finish(run, final, splits["test"], device_name)
+
+
+def finish(run: Path, final: dict, test: list[Pair], device_name: str) -> dict:
+    """With the best weights: greedy BLEU on the held-out test pairs."""
+    if not test:
+        return final
+    return {**final, "test": evaluate(load_translator(run, device_name), test, Decoding())}
+
+
+def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:
+    both = checkpoint.read_json(run / checkpoint.TOKENIZER)
+    if "source" not in both or "target" not in both:
+        raise UserError(f"{run / checkpoint.TOKENIZER}: not a translation run's tokenizers; train again")
+    return tokenizer_from_dict(both["source"]), tokenizer_from_dict(both["target"])
+
+
+def load_translator(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedTranslator:
+    config = checkpoint.read_config(run)
+    if config.get("task") != "translate":
+        raise UserError(f"{run}: a {config.get('task')!r} run, not a translator")
+    device = resolve_device(device_name)
+    source_tokenizer, target_tokenizer = read_tokenizers(run)
+    model = build_model(config, source_tokenizer, target_tokenizer)
+    checkpoint.load_weights(run / weights, model, device)
+    return LoadedTranslator(run, config, source_tokenizer, target_tokenizer, model.to(device).eval())
+
+
+def translate(loaded: LoadedTranslator, sentences: list[str], decoding: Decoding,
+              precision: str = "fp32") -> list[list[tuple[str, Hypothesis]]]:
+    """Each sentence's ``n_best`` translations with their hypotheses (tokens, scores, attention)."""
+    from rnnkit.data.pairs import clean
+
+    if not sentences:
+        raise UserError("nothing to translate; pass sentences as arguments or --file with one per line")
+    ids = [encode_source(loaded.source_tokenizer, clean(s)) for s in sentences]
+    if any(len(i) == 0 for i in ids):
+        raise UserError("an empty sentence cannot be translated; drop blank lines")
+    found = translate_ids(loaded.model, ids, decoding, resolve_precision(precision, loaded.device))
+    return [[(decode_target(loaded.target_tokenizer, h.tokens), h) for h in hyps] for hyps in found]
+
+
+def read_eval_pairs(loaded: LoadedTranslator, sources: list[str], source_file: str | None, target_file: str | None,
+                    encoding: str) -> list[Pair]:
+    """Pairs to score, oriented as the run was trained (``--reverse-pairs`` applies to a TSV again)."""
+    if source_file or target_file:
+        if not (source_file and target_file):
+            raise UserError("eval: give both --source FILE and --target FILE, or a TSV of pairs")
+        return read_aligned(Path(source_file), Path(target_file), encoding)
+    pairs = [p for s in sources for p in read_tsv(Path(s), encoding)]
+    if loaded.config.get("pairs", {}).get("reverse_pairs"):
+        pairs = [(b, a) for a, b in pairs]
+    return pairs
+
+
+def evaluate(loaded: LoadedTranslator, pairs: list[Pair], decoding: Decoding, precision: str = "fp32") -> dict:
+    """sacreBLEU and chrF over ``pairs``, with BLEU by source length."""
+    outputs = translate(loaded, [s for s, _ in pairs], decoding, precision)
+    hypotheses = [found[0][0] for found in outputs]
+    references = [t for _, t in pairs]
+    result = corpus_scores(hypotheses, references)
+    result["by_length"] = bleu_by_length([s for s, _ in pairs], hypotheses, references)
+    result["beam"] = decoding.beam
+    return result
