@@ -128,3 +128,18 @@ def test_python_stdlib_corpus_is_fixed_and_capped():
     assert len(text) == 50_000
     assert text == read_builtin("python-stdlib", 50_000)
     assert "def " in text and "import" in text
+
+
+def test_gzip_text_files_read_as_their_contents_and_corrupt_ones_are_refused(tmp_path):
+    import gzip
+
+    text = "Ça va ? Très bien.\n" * 20
+    (tmp_path / "a.txt.gz").write_bytes(gzip.compress(text.encode("utf-8")))
+    assert read_text_file(tmp_path / "a.txt.gz") == text
+    assert read_corpus([str(tmp_path / "a.txt.gz")]) == text
+    (tmp_path / "bad.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(UserError, match="not a valid gzip file"):
+        read_text_file(tmp_path / "bad.gz")
+    (tmp_path / "empty.gz").write_bytes(gzip.compress(b"  \n"))
+    with pytest.raises(UserError, match="empty"):
+        read_text_file(tmp_path / "empty.gz")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnnkit.config import from_args
 from rnnkit.data.labelled import LabelledConfig
@@ -14,6 +15,10 @@ from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.tasks.seq2seq import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
+
+if TYPE_CHECKING:
+    from rnnkit.decode.beam import Hypothesis
+    from rnnkit.tasks.translate_run import LoadedTranslator
 
 
 def decoding_of(args: argparse.Namespace):
@@ -73,7 +78,7 @@ def predict_translator(args: argparse.Namespace) -> int:
     return 0
 
 
-def draw_attention(loaded, sentence: str, found, path: Path) -> None:
+def draw_attention(loaded: LoadedTranslator, sentence: str, found: tuple[str, Hypothesis], path: Path) -> None:
     """The best translation's attention over the source, tokens on both axes."""
     from rnnkit.data.pairs import clean
     from rnnkit.tasks.seq2seq import SPECIALS

@@ -6,6 +6,7 @@ the fix, because this is where most first runs go wrong.
 
 from __future__ import annotations
 
+import gzip
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -53,12 +54,18 @@ def read_builtin(name: str, max_chars: int | None = DEFAULT_BUILTIN_CHARS) -> st
 
 
 def read_text_file(path: Path, encoding: str = "utf-8") -> str:
-    """Read one file, refusing empty, binary and wrongly encoded ones with a fix."""
+    """Read one file (gzip-compressed when its name ends in .gz), refusing empty, binary and
+    wrongly encoded ones with a fix."""
     if not path.exists():
         raise UserError(f"{path}: no such file or folder; check the path")
     if path.is_dir():
         raise UserError(f"{path}: is a folder; pass it as a data argument to read every text file in it")
     data = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError):
+            raise UserError(f"{path}: not a valid gzip file; give it uncompressed or compress it again") from None
     if not data.strip():
         raise UserError(f"{path}: the file is empty; give a text file with some content")
     if b"\x00" in data[:_SNIFF_BYTES] and not encoding.lower().startswith("utf-16"):

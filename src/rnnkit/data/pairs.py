@@ -10,7 +10,6 @@ anything else gets a seeded random split after exact duplicate pairs are dropped
 
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.config import option
+from rnnkit.data.corpora import read_text_file
 from rnnkit.data.labelled import SPLIT_FILES, split_fractions
 from rnnkit.data.tokenizers import normalize
 from rnnkit.errors import UserError
@@ -47,24 +47,10 @@ def clean(text: str) -> str:
 
 
 def read_lines(path: Path, encoding: str) -> list[str]:
-    """A file's lines (gzip read by its name), refusing missing, empty, binary or wrongly encoded files."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file; check the path")
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError):
-            raise UserError(f"{path}: not a valid gzip file; give the file uncompressed or re-compress it") from None
-    if not data.strip():
-        raise UserError(f"{path}: the file is empty; give sentence pairs")
-    if b"\x00" in data[:4096]:
-        raise UserError(f"{path}: looks like a binary file (it contains NUL bytes); give a text file")
-    try:
-        return data.decode(encoding).splitlines()
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: byte {err.start} is not valid {encoding}; pass --encoding with the file's "
-                        "encoding") from None
+    """A file's lines; the checks (missing, empty, binary, encoding, gzip) are ``read_text_file``'s."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file of sentence pairs")
+    return read_text_file(path, encoding).splitlines()
 
 
 def read_tsv(path: Path, encoding: str) -> list[Pair]:
