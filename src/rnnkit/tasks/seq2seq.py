@@ -150,7 +150,7 @@ class Seq2Seq(nn.Module):
         return self._output(out[:, 0], context), state, self._reading_order(weights, memory)
 
     def forward(self, source: Tensor, lengths: Tensor, target_in: Tensor,
-                feed: torch.Generator | None = None, teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor | None]:
+                teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor | None]:
         """Logits for every target position; fed the true previous tokens unless ``teacher_forcing`` < 1."""
         memory, state = self.encode(source, lengths)
         kind = self.s2s.attention
@@ -172,7 +172,7 @@ class Seq2Seq(nn.Module):
             if t + 1 < target_in.shape[1]:
                 tokens = target_in[:, t + 1]
                 if teacher_forcing < 1.0:
-                    own = torch.rand(tokens.shape, generator=feed, device=feed.device if feed else None)
+                    own = torch.rand(tokens.shape)  # the CPU generator, saved with every checkpoint
                     tokens = torch.where(own.to(tokens.device) < teacher_forcing, tokens, step_logits.argmax(-1))
         stacked = torch.stack(weights, dim=1) if weights[0] is not None else None
         return torch.stack(logits, dim=1), stacked
