@@ -12,38 +12,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from limits import matmul_peak, timed, train_steps  # benchmarks/limits.py, beside this script
 from torch import nn
 from torch.nn import functional as F
 
-from rnnkit.data.tokenizers import CharTokenizer
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
-from rnnkit.train.loop import TrainConfig, TrainLoop
-
 VOCAB = 65
 SHAPES = [(1, 512, 64, 16, 64), (2, 512, 512, 64, 64), (2, 256, 256, 16, 64)]  # layers, hidden, embed, B, T
-
-
-def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 5) -> float:
-    """The best fp32 GFLOP/s of square matrix multiplies, each the fastest of ``repeats``."""
-    best = 0.0
-    for size in sizes:
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        a @ b
-        fastest = min(_timed(lambda a=a, b=b: a @ b) for _ in range(repeats))
-        best = max(best, 2 * size**3 / fastest / 1e9)
-    return best
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def flops_per_token(layers: int, hidden: int, embed: int) -> float:
@@ -87,16 +65,7 @@ def plain_steps(layers, hidden, embed, batch, seq_len, ids, steps):
 
 
 def rnnkit_steps(layers, hidden, embed, batch, seq_len, ids, steps, run_dir: Path):
-    tokenizer = CharTokenizer([chr(32 + i) for i in range(VOCAB - 1)])
-    model = LanguageModel(VOCAB, ModelConfig(hidden_size=hidden, num_layers=layers, embedding_size=embed))
-    task = LanguageModelTask(model, tokenizer, ids, ids[:1000], DataConfig(batch_size=batch, seq_len=seq_len),
-                             " ", torch.device("cpu"), 10)
-    loop = TrainLoop(model, task, TrainConfig(steps=10**9, warmup_steps=0), run_dir, show_progress=False)
-
-    def run():
-        for _ in range(steps):
-            loop.train_step()
-    return run
+    return train_steps("lstm", hidden, layers, "fp32", "fused", ids, run_dir, steps, embed, batch, seq_len)
 
 
 def main() -> None:
@@ -106,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     ids = np.random.default_rng(0).integers(0, VOCAB, 2_000_000).astype(np.uint8)
-    peak = matmul_peak()
+    peak = matmul_peak(torch.float32)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for layers, hidden, embed, batch, seq_len in SHAPES:
@@ -115,8 +84,8 @@ def main() -> None:
             plain(), ours()  # warm-up
             times = {"plain": [], "rnnkit": []}
             for _ in range(args.rounds):
-                times["plain"].append(_timed(plain))
-                times["rnnkit"].append(_timed(ours))
+                times["plain"].append(timed(plain))
+                times["rnnkit"].append(timed(ours))
             tokens = batch * seq_len * args.steps
             rate = {k: tokens / statistics.median(v) for k, v in times.items()}
             gflops = rate["rnnkit"] * flops_per_token(layers, hidden, embed) / 1e9

@@ -11,7 +11,7 @@ from rnnkit.viz.activations import activations
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("backend", ["fused", "unrolled"])
+@pytest.mark.parametrize("backend", ["fused", "eager"])
 def test_activations_equal_the_states_of_a_forward_pass(cell, backend):
     torch.manual_seed(0)
     model = LanguageModel(20, ModelConfig(cell=cell, hidden_size=12, embedding_size=6, num_layers=2,

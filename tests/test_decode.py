@@ -58,7 +58,7 @@ def test_same_seed_same_tokens_and_greedy_matches_full_forward():
 
 
 def test_generation_carries_state_instead_of_rereading():
-    model = _model("gru", "unrolled")
+    model = _model("gru", "eager")
     calls = []
     original = model.forward
     model.forward = lambda ids, state=None: (calls.append(ids.shape), original(ids, state))[1]

@@ -17,7 +17,7 @@ def test_fused_and_unrolled_language_models_share_weights_and_outputs():
     torch.manual_seed(0)
     shape = dict(hidden_size=16, num_layers=2, embedding_size=0, tie_weights=True)
     fused = LanguageModel(20, ModelConfig(backend="fused", **shape))
-    unrolled = LanguageModel(20, ModelConfig(backend="unrolled", **shape))
+    unrolled = LanguageModel(20, ModelConfig(backend="eager", **shape))
     unrolled.load_state_dict(fused.state_dict())
     ids = torch.randint(0, 20, (3, 9))
     torch.testing.assert_close(fused(ids)[0], unrolled(ids)[0], atol=1e-5, rtol=1e-5)
@@ -53,8 +53,8 @@ def test_task_carries_detached_state_and_resets_each_epoch():
     tokenizer = CharTokenizer.fit(text)
     ids = tokenizer.encode(text).astype(np.uint8)
     model = LanguageModel(tokenizer.vocab_size, ModelConfig(hidden_size=8, num_layers=1))
-    task = LanguageModelTask(model, tokenizer, ids[:300], ids[300:], DataConfig(batch_size=2, seq_len=10),
-                             "a", torch.device("cpu"), 5)
+    task = LanguageModelTask(model, tokenizer, ids[:300], ids[300:],
+                             DataConfig(batch_size=2, seq_len=10, state_reset=0), "a", torch.device("cpu"), 5)
     task.loss(0).backward()
     assert not task.state[0][0].requires_grad  # detached: the next backward stops at the boundary
     task.loss(1).backward()

@@ -66,7 +66,7 @@ def test_relative_error_sees_a_wrong_gradient():
 @pytest.mark.parametrize("cell,nonlinearity,reset", CASES)
 def test_pytorch_model_equals_the_reference(cell, nonlinearity, reset, layers):
     torch.manual_seed(0)
-    config = ModelConfig(cell=cell, hidden_size=6, num_layers=layers, embedding_size=5, backend="unrolled",
+    config = ModelConfig(cell=cell, hidden_size=6, num_layers=layers, embedding_size=5, backend="eager",
                          nonlinearity=nonlinearity, reset=reset)
     model = LanguageModel(9, config).double()
     params = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}

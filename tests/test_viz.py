@@ -54,7 +54,7 @@ def quote_model(alphabet: str, backend: str) -> LanguageModel:
     return model
 
 
-@pytest.mark.parametrize("backend", ["fused", "unrolled"])
+@pytest.mark.parametrize("backend", ["fused", "eager"])
 def test_the_finder_ranks_a_planted_quote_neuron_first(backend):
     rng = np.random.default_rng(1)
     words = ["".join(rng.choice(list("abcdefgh "), size=rng.integers(3, 40))) for _ in range(120)]
@@ -100,7 +100,7 @@ def test_correlations_match_numpy():
 def test_gate_values_rebuild_the_recorded_states(cell, reset):
     torch.manual_seed(0)
     model = LanguageModel(12, ModelConfig(cell=cell, hidden_size=10, embedding_size=6, num_layers=2,
-                                          backend="unrolled", reset=reset)).eval()
+                                          backend="eager", reset=reset)).eval()
     ids = np.random.default_rng(0).integers(0, 12, size=30)
     states = activations(model.recurrent, model.embedding.weight, ids)
     for layer in range(2):

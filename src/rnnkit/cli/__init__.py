@@ -12,6 +12,7 @@ from rnnkit.cli.parser import build_parser
 from rnnkit.cli.train import LONG_RUN_DROPOUT, LONG_RUN_MINUTES, cmd_train
 from rnnkit.cli.use import cmd_corpora, cmd_eval, cmd_experiment, cmd_predict, cmd_report, cmd_sample, cmd_viz
 from rnnkit.errors import UserError
+from rnnkit.runtime import keep_freed_memory
 from rnnkit.train.loop import Interrupted
 
 __all__ = ["LONG_RUN_DROPOUT", "LONG_RUN_MINUTES", "build_parser", "main"]
@@ -22,6 +23,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "e
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         return COMMANDS[args.command](args)
     except UserError as err:

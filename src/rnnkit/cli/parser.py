@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-p", type=float, default=1.0, help="nucleus: the smallest set with this mass")
     sample.add_argument("--seed", type=int, default=0, help="same seed, same text")
     sample.add_argument("--num", type=int, default=1, help="number of samples")
+    sample.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"),
+                        help="matrix multiplies in bf16 (state and logits stay fp32); auto: bf16 where the "
+                        "hardware runs it fast")
     sample.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     sample.add_argument("--label", help="line models conditioned on a label: the label to generate for")
     sample.add_argument("--novelty", nargs="+", metavar="DATA", help="line models: report the share of samples "

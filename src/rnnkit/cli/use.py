@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -114,7 +115,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if ngram_run.is_ngram_run(args.run):
         loaded, sample = ngram_run.load(args.run), ngram_run.sample
     else:
-        loaded, sample = lm_run.load_run(args.run, args.device), lm_run.sample
+        loaded = lm_run.load_run(args.run, args.device)
+        sample = functools.partial(lm_run.sample, precision=args.precision)
     for index in range(args.num):
         if args.num > 1:
             print(f"--- sample {index + 1} ---")

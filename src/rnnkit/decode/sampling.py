@@ -19,7 +19,7 @@ class TokenStepper(Protocol):
 
 class SteppableModel(Protocol):
     def __call__(self, ids: Tensor, state=None) -> tuple[Tensor, object]: ...
-    def make_stepper(self) -> TokenStepper: ...
+    def make_stepper(self, dtype: torch.dtype = torch.float32) -> TokenStepper: ...
 
 
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
@@ -52,13 +52,18 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
 @torch.no_grad()
 def generate(model: SteppableModel, prime: Tensor, length: int, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
-             ) -> Iterator[Tensor]:
-    """Yield ``length`` new tokens (B,) after reading ``prime (B, P)``, P >= 1."""
+             precision: str = "fp32") -> Iterator[Tensor]:
+    """Yield ``length`` new tokens (B,) after reading ``prime (B, P)``, P >= 1.
+
+    ``precision`` (resolved: fp32 or bf16) is the matrix multiplies'; the state and the
+    logits stay fp32."""
     was_training = model.training
     model.eval()
     try:
-        logits, state = model(prime)  # one pass over the prime, state carried from here on
-        stepper = model.make_stepper()
+        with torch.autocast(prime.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits, state = model(prime)  # one pass over the prime, state carried from here on
+        logits = logits.float()
+        stepper = model.make_stepper(torch.bfloat16) if precision == "bf16" else model.make_stepper()
         next_logits = logits[:, -1]
         for position in range(length):
             token = sample_next(next_logits, temperature, top_k, top_p, generator)
@@ -71,7 +76,7 @@ def generate(model: SteppableModel, prime: Tensor, length: int, temperature: flo
 
 def generate_lines(model: SteppableModel, prime: Tensor, max_length: int, end: int, temperature: float = 1.0,
                    top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
-                   ) -> list[list[int]]:
+                   precision: str = "fp32") -> list[list[int]]:
     """Sample one line per row of ``prime (B, P)``: tokens up to (not including) ``end``.
 
     Every row runs until it emits ``end`` or reaches ``max_length`` tokens; the batch
@@ -79,7 +84,7 @@ def generate_lines(model: SteppableModel, prime: Tensor, max_length: int, end: i
     """
     lines: list[list[int]] = [[] for _ in range(prime.shape[0])]
     open_rows = set(range(prime.shape[0]))
-    for tokens in generate(model, prime, max_length, temperature, top_k, top_p, generator):
+    for tokens in generate(model, prime, max_length, temperature, top_k, top_p, generator, precision):
         for row, token in enumerate(tokens.tolist()):
             if row in open_rows:
                 if token == end:

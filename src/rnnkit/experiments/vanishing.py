@@ -54,7 +54,7 @@ def trained_model(cell: str, hidden: int, data: list[str], steps: int, work: Pat
                           "cpu", show_progress=False)
     loaded = lm_run.load_run(run)
     unrolled = LanguageModel(loaded.tokenizer.vocab_size, ModelConfig(**{**model_config.__dict__,
-                                                                         "backend": "unrolled"}))
+                                                                         "backend": "eager"}))
     unrolled.load_state_dict(loaded.model.state_dict())
     return unrolled
 
@@ -72,7 +72,7 @@ def run(data: list[str], out: Path, quick: bool) -> dict:
             trained = trained_model(cell, hidden, data, steps, Path(tmp))
             fresh = LanguageModel(trained.embedding.num_embeddings,
                                   ModelConfig(cell=cell, hidden_size=hidden, num_layers=1, embedding_size=64,
-                                              backend="unrolled"))
+                                              backend="eager"))
             tokenizer = lm_run.load_run(Path(tmp) / cell).tokenizer
             ids = torch.as_tensor(tokenizer.encode(text[-(length + 1) * 16:]).astype(np.int64))
             ids = ids[: 16 * (length + 1)].view(16, length + 1)

@@ -25,7 +25,7 @@ class FusedRecurrent(RecurrentShape):
         super().__init__(cell, input_size, hidden_size, num_layers, dropout, bidirectional, nonlinearity, reset)
         if cell == "gru" and reset != "after":
             raise ValueError("the fused GRU applies the reset gate after the recurrent matmul; "
-                             "use reset='after' or the unrolled backend")
+                             "use reset='after' or the eager backend")
         kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                       dropout=dropout if num_layers > 1 else 0.0,  # only ever between layers
                       bidirectional=bidirectional, batch_first=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.nn import pointwise
 from rnnkit.nn.fused import FusedRecurrent
 from rnnkit.nn.naming import layer_key
 from rnnkit.nn.recurrent import Recurrent, State
@@ -29,20 +30,29 @@ def as_unrolled(module: Recurrent | FusedRecurrent) -> Recurrent:
 
 
 class Stepper:
-    """``step(tokens (B,), state) -> (top hidden (B, H), state)`` over a snapshot of the weights."""
+    """``step(tokens (B,), state) -> (top hidden (B, H), state)`` over a snapshot of the weights.
 
-    def __init__(self, recurrent: Recurrent | FusedRecurrent, embedding: Tensor) -> None:
+    ``dtype`` is the matrix multiplies' precision: bf16 halves the bytes of weights read
+    per token; the state, the gates and the first layer's table stay fp32 either way.
+    """
+
+    def __init__(self, recurrent: Recurrent | FusedRecurrent, embedding: Tensor,
+                 dtype: torch.dtype = torch.float32) -> None:
         if recurrent.bidirectional:
             raise ValueError("a bidirectional network cannot generate one token at a time")
         unrolled = as_unrolled(recurrent)
         self.cells: list[nn.Module] = [unrolled.cells[layer_key(k, False)]
                                        for k in range(unrolled.num_layers)]
+        self.dtype = dtype
+        self.by_equations = recurrent.cell_type == "gru" and recurrent.reset != "after"  # Cho et al.'s GRU
         with torch.no_grad():
-            self.first_layer_table = self.cells[0].project_input(embedding)  # (V, gates*H)
+            self.first_layer_table = self.cells[0].project_input(embedding).float()  # (V, gates*H)
             # each cell's input projection is affine: keep its matrix and its value at zero
-            self.input_weights = [cell.weight_ih.t() for cell in self.cells]
-            self.input_biases = [cell.project_input(cell.weight_ih.new_zeros(1, cell.input_size))[0]
+            self.input_weights = [cell.weight_ih.t().to(dtype) for cell in self.cells]
+            self.input_biases = [cell.project_input(cell.weight_ih.new_zeros(1, cell.input_size))[0].float()
                                  for cell in self.cells]
+            self.recurrent_weights = [cell.weight_hh.t().to(dtype) for cell in self.cells]
+        self.relu = getattr(self.cells[0], "nonlinearity", "tanh") == "relu"
 
     def initial_state(self, batch: int) -> State:
         like = self.first_layer_table
@@ -55,7 +65,22 @@ class Stepper:
         new_state = []
         h = self.first_layer_table[tokens]  # layer 0's input projection, looked up
         for index, cell in enumerate(self.cells):
-            gx = h if index == 0 else torch.addmm(self.input_biases[index], h, self.input_weights[index])
-            h, cell_state = cell.step(gx, state[index])
+            gx = h if index == 0 else torch.mm(h.to(self.dtype), self.input_weights[index]).add(
+                self.input_biases[index])  # a bf16 product plus an fp32 bias is fp32
+            h, cell_state = self._update(index, cell, gx, state[index])
             new_state.append(cell_state)
         return h, tuple(new_state)
+
+    def _update(self, index: int, cell: nn.Module, gx: Tensor, state) -> tuple[Tensor, object]:
+        if self.by_equations:
+            return cell.step(gx, state)
+        h_prev = state[0] if isinstance(state, tuple) else state
+        hh = torch.mm(h_prev.to(self.dtype), self.recurrent_weights[index])
+        if isinstance(state, tuple):
+            h, c, _ = pointwise.lstm_forward(gx, hh, state[1])
+            return h, (h, c)
+        if cell.gates == 3:
+            h, _ = pointwise.gru_forward(gx, hh, cell.bias_hh, h_prev)
+            return h, h
+        h = pointwise.rnn_forward(gx, hh, self.relu)
+        return h, h

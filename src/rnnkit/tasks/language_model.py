@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from rnnkit.config import option
-from rnnkit.nn import FusedRecurrent, Recurrent, State, Stepper
+from rnnkit.nn import CompiledRecurrent, FusedRecurrent, Recurrent, State, Stepper
 
 # Learning rates for cells the default (1e-2, tuned for the LSTM) does not suit. At 1e-2 a wide
 # vanilla RNN learns weights that work only along the hidden-state trajectory it trained on
@@ -30,20 +31,29 @@ class ModelConfig:
     dropout: float = option(0.0, "dropout between layers and before the output layer; `rnnkit train` "
                             "uses 0.25 when the budget is over 5 minutes and this is not given")
     tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
-    backend: str = option("fused", "fused oneDNN/cuDNN kernels, the cells' own equations unrolled, or "
-                          "numpy: train with the NumPy reference and hand-written BPTT (slow)",
-                          ("fused", "unrolled", "numpy"))
+    backend: str = option("auto", "auto: time fused and compiled on this shape once and keep the faster "
+                          "(language models; other tasks use fused); fused oneDNN/cuDNN kernels; compiled: "
+                          "the cells' equations with batched input projections, hand-written backward and "
+                          "torch.compile'd steps; eager: the equations unrolled step by step; numpy: the NumPy "
+                          "reference with hand-written BPTT (slow)", ("auto", "fused", "compiled", "eager", "numpy"))
     nonlinearity: str = option("tanh", "vanilla RNN activation", ("tanh", "relu"))
-    reset: str = option("after", "GRU reset gate: after (torch.nn, fused) or before (Cho et al., unrolled)",
+    reset: str = option("after", "GRU reset gate: after (torch.nn, fused) or before (Cho et al., eager)",
                         ("after", "before"))
 
 
 def recurrent_layers(config: ModelConfig, input_size: int, bidirectional: bool = False,
                      ) -> Recurrent | FusedRecurrent:
-    """The recurrent stack ``config`` describes, on the backend it names (every PyTorch model's core)."""
-    layer_type = {"fused": FusedRecurrent, "unrolled": Recurrent}.get(config.backend)
+    """The recurrent stack ``config`` describes, on the backend it names (every PyTorch model's core).
+
+    ``auto`` not resolved by timing means fused, or eager for Cho et al.'s GRU, which the
+    fused kernels cannot run; ``unrolled`` is the name older runs saved for eager."""
+    backend = config.backend
+    if backend == "auto":
+        backend = "eager" if config.cell == "gru" and config.reset != "after" else "fused"
+    layer_type = {"fused": FusedRecurrent, "compiled": CompiledRecurrent, "eager": Recurrent,
+                  "unrolled": Recurrent}.get(backend)
     if layer_type is None:
-        raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused or unrolled")
+        raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused, compiled or eager")
     return layer_type(config.cell, input_size, config.hidden_size, config.num_layers, dropout=config.dropout,
                       bidirectional=bidirectional, nonlinearity=config.nonlinearity, reset=config.reset)
 
@@ -71,18 +81,19 @@ class LanguageModel(nn.Module):
         out, state = self.recurrent(x, state)     # (B, T, H)
         return self.head(self.dropout(out)), state  # (B, T, V)
 
-    def make_stepper(self) -> LanguageModelStepper:
-        return LanguageModelStepper(self)
+    def make_stepper(self, dtype: torch.dtype = torch.float32) -> LanguageModelStepper:
+        return LanguageModelStepper(self, dtype)
 
 
 class LanguageModelStepper:
     """One token in, next-token logits out, over a snapshot of the model's weights."""
 
-    def __init__(self, model: LanguageModel) -> None:
-        self.recurrent = Stepper(model.recurrent, model.embedding.weight.detach())
-        self.head_weight = model.head.weight.detach()
+    def __init__(self, model: LanguageModel, dtype: torch.dtype = torch.float32) -> None:
+        self.recurrent = Stepper(model.recurrent, model.embedding.weight.detach(), dtype)
+        self.head_weight = model.head.weight.detach().t().to(dtype)
         self.head_bias = model.head.bias.detach()
+        self.dtype = dtype
 
     def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         h, state = self.recurrent.step(tokens, state)
-        return nn.functional.linear(h, self.head_weight, self.head_bias), state
+        return torch.mm(h.to(self.dtype), self.head_weight).add(self.head_bias), state  # fp32 logits

@@ -84,15 +84,15 @@ class ConditionedLineModel(nn.Module):
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         return self.model(ids, self.labels, state)
 
-    def make_stepper(self) -> LineStepper:
-        return LineStepper(self.model, self.labels)
+    def make_stepper(self, dtype: torch.dtype = torch.float32) -> LineStepper:
+        return LineStepper(self.model, self.labels, dtype)
 
 
 class LineStepper:
     """One token per row in, logits out. The label's share of the first layer's input is folded
     into the stepper's lookup table: a row per (label in use, token)."""
 
-    def __init__(self, model: LineModel, labels: Tensor | None) -> None:
+    def __init__(self, model: LineModel, labels: Tensor | None, dtype: torch.dtype = torch.float32) -> None:
         table = model.embedding.weight.detach()  # (V, E)
         self.offsets = None
         if model.label_embedding is not None and labels is not None:
@@ -101,10 +101,10 @@ class LineStepper:
             vocab = table.shape[0]
             table = torch.cat([table.repeat(len(used), 1), label_rows.repeat_interleave(vocab, dim=0)], dim=1)
             self.offsets = position * vocab  # row of (label, token 0) for each batch row
-        self.recurrent = Stepper(model.recurrent, table)
-        self.head_weight, self.head_bias = model.head.weight.detach(), model.head.bias.detach()
+        self.recurrent = Stepper(model.recurrent, table, dtype)
+        self.head_weight, self.head_bias = model.head.weight.detach().t().to(dtype), model.head.bias.detach()
 
     def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         rows = tokens if self.offsets is None else tokens + self.offsets
         h, state = self.recurrent.step(rows, state)
-        return nn.functional.linear(h, self.head_weight, self.head_bias), state
+        return torch.mm(h.to(self.head_weight.dtype), self.head_weight).add(self.head_bias), state

@@ -19,6 +19,7 @@ from rnnkit.decode.sampling import generate
 from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
+from rnnkit.tasks.backend_choice import Shape, choose_backend
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
@@ -69,18 +70,35 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     run = new_run_dir(out, sources)
     train_ids, val_ids = (checkpoint.save_ids(run / name, ids)
                           for name, ids in ((checkpoint.TRAIN_IDS, train_ids), (checkpoint.VAL_IDS, val_ids)))
+    precision = resolve_precision(train_config.precision, device)
+    model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision)
     torch.manual_seed(train_config.seed)
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
-    precision = resolve_precision(train_config.precision, device)
-    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data, precision=precision)
+    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data, precision=precision,
+                     backend_choice=backend_choice)
     print(f"run {run}: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
           f"vocabulary {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}, {precision}",
-          file=sys.stderr)
+          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}, {precision}, "
+          f"{model_config.backend} backend", file=sys.stderr)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
-                             train_config.sample_length, precision)
+                             train_config.sample_length, precision, train_config.seed)
     loop = TrainLoop(model, task, train_config, run, show_progress)
     return run, loop.fit(stop_at=stop_at)
+
+
+def resolve_backend(model_config: ModelConfig, data: DataConfig, train_config: TrainConfig,
+                    device: torch.device, precision: str) -> tuple[ModelConfig, dict]:
+    """``--backend auto`` made concrete by timing this shape (cached), so the run records what ran."""
+    if model_config.backend != "auto":
+        return model_config, {"reason": "chosen by the user"}
+    if model_config.cell == "gru" and model_config.reset != "after":
+        return dataclasses.replace(model_config, backend="eager"), {"reason": "only eager runs reset='before'"}
+    shape = Shape(model_config.cell, model_config.embedding_size or model_config.hidden_size,
+                  model_config.hidden_size, model_config.num_layers, False, data.batch_size, data.seq_len,
+                  precision, str(device))
+    backend, why = choose_backend(shape, train_config.minutes, train_config.steps,
+                                  log=lambda line: print(line, file=sys.stderr))
+    return dataclasses.replace(model_config, backend=backend), why
 
 
 def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
@@ -88,7 +106,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     """Continue a run exactly where its last checkpoint left it; ``overrides`` may change budgets."""
     config = checkpoint.read_config(run)
     device = resolve_device(device_name)
-    data = from_dict(DataConfig, config["data"])
+    data = from_dict(DataConfig, {"state_reset": 0.0, **config["data"]})  # runs from before it existed: none
     train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
     tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
     train_ids, val_ids = (checkpoint.load_ids(run / name) for name in (checkpoint.TRAIN_IDS, checkpoint.VAL_IDS))
@@ -96,7 +114,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"])).to(device)
     config["train"] = to_dict(train_config)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
-                             train_config.sample_length, config.get("precision", "fp32"))
+                             train_config.sample_length, config.get("precision", "fp32"), train_config.seed)
     loop = resumed_loop(run, model, task, train_config, config, device, show_progress)
     return run, loop.fit(stop_at=stop_at)
 
@@ -114,7 +132,7 @@ def load_run(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST
 
 
 def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k: int, top_p: float,
-           seed: int) -> Iterator[str]:
+           seed: int, precision: str = "fp32") -> Iterator[str]:
     """Yield decoded pieces of text as they are generated, prime first."""
     tokenizer = loaded.tokenizer
     missing = tokenizer.unknown(prime)
@@ -128,7 +146,7 @@ def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k
     if prime:
         yield normalize(prime)
     tokens = generate(loaded.model, torch.as_tensor(ids, device=device)[None], length, temperature,
-                      top_k, top_p, generator)
+                      top_k, top_p, generator, resolve_precision(precision, device))
     yield from decode_stream(tokenizer, (int(t) for t in tokens))
 
 

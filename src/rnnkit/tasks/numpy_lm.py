@@ -38,7 +38,7 @@ def train_numpy(sources: list[str], model_config: ModelConfig, train_config: Tra
         raise UserError("no budget: pass --steps N or --minutes M")
     tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
     run = new_run_dir(out, sources)
-    model_config = dataclasses.replace(model_config, backend="unrolled")
+    model_config = dataclasses.replace(model_config, backend="eager")
     embed = model_config.embedding_size or model_config.hidden_size
     rng = np.random.default_rng(train_config.seed)
     params = reference.init_params(model_config.cell, tokenizer.vocab_size, embed, model_config.hidden_size,

@@ -45,8 +45,9 @@ class TrainConfig:
     patience: int = option(0, "stop after this many validations without improvement (0: off)")
     seed: int = option(1337, "seeds weights, dropout and samples")
     sample_length: int = option(200, "tokens of sample text written at each validation")
-    precision: str = option("fp32", "fp32, bf16 (autocast, fp32 master weights), or auto: bf16 where "
-                            "the CPU has AVX-512 bf16/AMX or the GPU supports it", PRECISIONS)
+    precision: str = option("auto", "fp32; bf16 (autocast: bf16 matrix multiplies, fp32 master weights, "
+                            "state, loss and softmax); auto: bf16 where the CPU has AVX-512 bf16 or AMX or "
+                            "the GPU supports it, else fp32", PRECISIONS)
 
 
 class Task(Protocol):

@@ -1,0 +1,137 @@
+"""``--backend auto``: time each backend on the run's own shapes once, remember the winner.
+
+Which backend is fastest depends on the cell, the sizes, the batch, the precision and
+the machine (measured here: the fused LSTM beats the compiled one, the compiled GRU
+beats the fused one). So the first run of a shape times a training step (forward and
+backward, random data) on each candidate and caches the answer per machine; later runs
+read it back in microseconds. The compiled backend's compile time is counted against
+the run's budget: it is only chosen when what it saves pays for it several times over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnkit.nn import CompiledRecurrent, FusedRecurrent
+from rnnkit.nn.pointwise import compiler_works
+from rnnkit.train.checkpoint import write_json
+from rnnkit.train.precision import autocast
+
+BACKENDS = ("auto", "fused", "compiled", "eager")
+CANDIDATES = {"fused": FusedRecurrent, "compiled": CompiledRecurrent}
+MIN_BUDGET_S = 60.0      # below this a run keeps the fused kernels: measuring would cost too much of it
+MIN_STEPS = 500          # the same for a budget given in steps only
+COMPILE_SHARE = 0.1      # compile time may take at most this share of the budget
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What decides a recurrent layer stack's speed."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bidirectional: bool
+    batch: int
+    steps: int
+    precision: str
+    device: str
+
+
+def cache_path() -> Path:
+    root = os.environ.get("RNNKIT_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "rnnkit" / "backends.json"
+
+
+def machine_key(device: torch.device) -> str:
+    """The processor (or GPU) and the PyTorch build: a cached timing is only valid on the same pair."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    raw = f"{name}|{torch.__version__}|{torch.get_num_threads()} threads"
+    return hashlib.sha1(raw.encode()).hexdigest()[:12] + " " + raw
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def time_backend(kind: str, shape: Shape, repeats: int = 3) -> tuple[float, float]:
+    """(seconds for the first step, which includes any compiling; median seconds per later step)."""
+    device = torch.device(shape.device)
+    with torch.random.fork_rng(devices=[]):  # must not move the run's random stream
+        module = CANDIDATES[kind](shape.cell, shape.input_size, shape.hidden_size, shape.num_layers,
+                                  bidirectional=shape.bidirectional).to(device)
+        x = torch.randn(shape.batch, shape.steps, shape.input_size, device=device)
+
+    def step() -> float:
+        started = time.perf_counter()
+        with autocast(device, shape.precision):
+            out, _ = module(x)
+        out.float().square().mean().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - started
+
+    first = step()
+    return first, statistics.median(step() for _ in range(repeats))
+
+
+def choose_backend(shape: Shape, minutes: float, steps: int, log=print) -> tuple[str, dict]:
+    """The backend to train ``shape`` for ``minutes`` (else ``steps``) with, and why."""
+    if (minutes > 0 and minutes * 60 < MIN_BUDGET_S) or (minutes <= 0 and steps < MIN_STEPS):
+        return "fused", {"reason": "a short budget: fused, without measuring"}
+    key, path = json.dumps(shape.__dict__, sort_keys=True), cache_path()
+    cache = _read_cache(path)
+    machine = machine_key(torch.device(shape.device))
+    known = cache.get(machine, {}).get(key)
+    if known is None:
+        candidates = ["fused"] + (["compiled"] if compiler_works() else [])
+        log(f"backend auto: timing {', '.join(candidates)} on this shape once (cached in {path})")
+        known = {kind: dict(zip(("first_s", "step_s"), time_backend(kind, shape), strict=True))
+                 for kind in candidates}
+        cache.setdefault(machine, {})[key] = known
+        _write_cache(path, cache)
+    budget_s = minutes * 60 if minutes > 0 else steps * known["fused"]["step_s"]
+    return _pick(known, budget_s), {"timings": known}
+
+
+def _pick(timings: dict, budget_s: float) -> str:
+    """The fastest per step, unless its one-off extra cost (compiling) would eat the budget."""
+    fused = timings["fused"]["step_s"]
+    best = min(timings, key=lambda kind: timings[kind]["step_s"])
+    if best == "fused":
+        return best
+    extra = max(timings[best]["first_s"] - timings[best]["step_s"], 0.0)
+    saved = (1 - timings[best]["step_s"] / fused) * budget_s
+    return best if extra <= COMPILE_SHARE * budget_s and saved > 3 * extra else "fused"
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):  # missing or damaged: measure again
+        return {}
+
+
+def _write_cache(path: Path, cache: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, cache)
+    except OSError:  # a read-only home still trains; it just measures again next time
+        pass
