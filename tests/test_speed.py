@@ -17,6 +17,7 @@ from rnnkit.tasks.backend_choice import Shape, choose_backend
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.train import precision
+from rnnkit.train.loop import TrainConfig, TrainLoop
 
 CELLS = [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")]
 
@@ -162,8 +163,6 @@ def test_bf16_training_matches_fp32_validation_loss_within_one_percent(shakespea
     losses = {}
     for mode in ("fp32", "bf16"):
         torch.manual_seed(0)
-        from rnnkit.train.loop import TrainConfig, TrainLoop
-
         model = LanguageModel(tokenizer.vocab_size, ModelConfig(hidden_size=128, embedding_size=32))
         task = LanguageModelTask(model, tokenizer, ids[:54_000], ids[54_000:], DataConfig(batch_size=16, seq_len=32),
                                  "a", torch.device("cpu"), 10, mode)

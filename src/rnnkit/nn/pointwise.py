@@ -73,7 +73,6 @@ class Pointwise:
     """The six step functions, eager or each compiled into one fused kernel."""
 
     def __init__(self, compiled: bool) -> None:
-        self.compiled = compiled
         # dynamic=None: a second shape compiles a shape-generic kernel instead of one per shape;
         # no fullgraph, so should Dynamo ever give up on a function it runs eager instead of failing
         wrap = functools.partial(torch.compile, dynamic=None) if compiled else _same

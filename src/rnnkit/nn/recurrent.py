@@ -64,21 +64,29 @@ class Recurrent(RecurrentShape):
                 index = layer * self.directions + reverse
                 cell = self.cells[layer_key(layer, bool(reverse))]
                 cell_state = state[index] if state is not None else cell.initial_state(batch, x)
-                gx = cell.project_input(layer_input)  # (B, T, gates*H): all steps in one matmul
-                hs: list[Tensor] = [x] * steps
-                for t in (reversed(range(steps)) if reverse else range(steps)):
-                    h, new_cell_state = cell.step(gx[:, t], cell_state)
-                    if valid is None:
-                        hs[t], cell_state = h, new_cell_state
-                    else:  # padding: hold the state, output zero
-                        hs[t] = h * valid[t]
-                        cell_state = _where(valid[t], new_cell_state, cell_state)
-                outputs.append(torch.stack(hs, dim=1))  # (B, T, H)
+                out, cell_state = self._run_direction(cell, layer_input, cell_state, bool(reverse), valid)
+                outputs.append(out)  # (B, T, H)
                 new_state.append(cell_state)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
             if self.dropout > 0 and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
         return layer_input, tuple(new_state)
+
+
+    def _run_direction(self, cell, x: Tensor, state: CellState, reverse: bool,
+                       valid: Tensor | None) -> tuple[Tensor, CellState]:
+        """One direction of one layer over the sequence: (B, T, I) -> ((B, T, H), final state)."""
+        steps = x.shape[1]
+        gx = cell.project_input(x)  # (B, T, gates*H): all steps in one matmul
+        hs: list[Tensor] = [x] * steps
+        for t in (reversed(range(steps)) if reverse else range(steps)):
+            h, new_state = cell.step(gx[:, t], state)
+            if valid is None:
+                hs[t], state = h, new_state
+            else:  # padding: hold the state, output zero
+                hs[t] = h * valid[t]
+                state = _where(valid[t], new_state, state)
+        return torch.stack(hs, dim=1), state
 
 
 def _where(keep: Tensor, new: CellState, old: CellState) -> CellState:

@@ -24,7 +24,7 @@ import torch
 from rnnkit.nn import CompiledRecurrent, FusedRecurrent
 from rnnkit.nn.pointwise import compiler_works
 from rnnkit.train.checkpoint import write_json
-from rnnkit.train.precision import autocast
+from rnnkit.train.precision import autocast, cpuinfo
 
 BACKENDS = ("auto", "fused", "compiled", "eager")
 CANDIDATES = {"fused": FusedRecurrent, "compiled": CompiledRecurrent}
@@ -55,19 +55,10 @@ def cache_path() -> Path:
 
 def machine_key(device: torch.device) -> str:
     """The processor (or GPU) and the PyTorch build: a cached timing is only valid on the same pair."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else cpuinfo("model name") or platform.processor() or platform.machine())
     raw = f"{name}|{torch.__version__}|{torch.get_num_threads()} threads"
     return hashlib.sha1(raw.encode()).hexdigest()[:12] + " " + raw
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_backend(kind: str, shape: Shape, repeats: int = 3) -> tuple[float, float]:

@@ -15,13 +15,18 @@ import torch
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU reports AVX-512 bf16 or AMX tiles (Linux /proc/cpuinfo)."""
+def cpuinfo(field: str) -> str:
+    """The first value of ``field`` in Linux's /proc/cpuinfo ("" elsewhere)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(field)), "")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU reports AVX-512 bf16 or AMX tiles."""
+    flags = cpuinfo("flags").split()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
