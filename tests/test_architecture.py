@@ -17,7 +17,7 @@ ALLOWED = {
     "eval": {"eval"},
     "ngram": {"ngram", "eval"},
     "decode": {"decode"},
-    "train": {"train", "errors", "config"},
+    "train": {"train", "nn", "errors", "config"},
     "viz": {"viz", "nn"},
     "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "viz", "errors", "config", "__init__"},
 }

@@ -100,12 +100,52 @@ def test_bf16_forward_and_gradients_stay_within_bf16_tolerance_of_fp32(backend, 
         assert (got - want).norm() / want.norm() < 0.05
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fused_layers_run_in_fp32_where_the_cpu_has_no_bf16_kernel(monkeypatch, cell):
+    """Simulates an AVX2-only CPU (AMD Zen 3), whose oneDNN refuses the bf16 LSTM primitive."""
+    from rnnkit.nn import fused
+
+    monkeypatch.setattr(fused, "bf16_kernel_works", lambda cell: False)
+    torch.manual_seed(3)
+    module = FusedRecurrent(cell, 6, 16, num_layers=2)
+    x = torch.randn(3, 5, 6)
+    expected, _ = module(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = module(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
+
+
+def test_the_bf16_kernel_probe_agrees_with_a_real_bf16_lstm():
+    from rnnkit.nn import fused
+
+    layer = torch.nn.LSTM(8, 8, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(torch.zeros(2, 3, 8))[0].float().sum().backward()
+        works = True
+    except RuntimeError:
+        works = False
+    assert fused.bf16_kernel_works("lstm") is works
+
+
+def test_auto_precision_needs_a_working_bf16_kernel_not_only_the_flags(monkeypatch, capsys):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(precision, "bf16_kernel_works", lambda cell: False)
+    precision._note_fused_fp32.cache_clear()
+    assert precision.resolve_precision("auto", cpu) == "fp32"
+    assert precision.resolve_precision("bf16", cpu) == "bf16"  # asked for: bf16, the fused LSTM in fp32
+    assert "fused LSTM layers run in fp32" in capsys.readouterr().err
+
+
 def test_auto_precision_falls_back_to_fp32_without_bf16_hardware(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
     assert precision.resolve_precision("auto", cpu) == "fp32"
     assert precision.resolve_precision("bf16", cpu) == "bf16"  # asked for explicitly: honoured
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(precision, "bf16_kernel_works", lambda cell: True)
     assert precision.resolve_precision("auto", cpu) == "bf16"
     with pytest.raises(ValueError, match="fp32"):
         precision.resolve_precision("fp16", cpu)

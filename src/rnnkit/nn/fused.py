@@ -7,6 +7,9 @@ between the two, and the initialisation is the same.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -53,6 +56,10 @@ class FusedRecurrent(RecurrentShape):
                 lengths: Tensor | None = None) -> tuple[Tensor, State]:
         """With ``lengths (B,)`` the batch runs packed: padding is never computed, outputs there are zero."""
         hx = None if state is None else _stack_state(state, self.cell_type)
+        with _kernel_precision(x, self.cell_type) as x:
+            return self._run(x, hx, lengths)
+
+    def _run(self, x: Tensor, hx, lengths: Tensor | None) -> tuple[Tensor, State]:
         if lengths is None:
             out, hn = self.rnn(x, hx)
             return out, _unstack_state(hn, self.cell_type)
@@ -75,3 +82,29 @@ def _unstack_state(hn: Tensor | tuple[Tensor, Tensor], cell: str) -> State:
         return tuple(zip(h.unbind(0), c.unbind(0), strict=True))
     return tuple(hn.unbind(0))
 
+
+@functools.cache
+def bf16_kernel_works(cell: str) -> bool:
+    """Whether this CPU's oneDNN runs ``cell``'s fused kernel in bf16, forward and backward.
+
+    Tried once per process on a tiny layer: oneDNN builds on CPUs without AVX-512 bf16
+    (AMD Zen 3, for one) refuse the bf16 LSTM primitive with a RuntimeError."""
+    layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](4, 4, batch_first=True)
+    try:
+        with torch.random.fork_rng(devices=[]), torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = layer(torch.zeros(1, 2, 4))
+        out.float().sum().backward()
+        return True
+    except RuntimeError:
+        return False
+
+
+@contextlib.contextmanager
+def _kernel_precision(x: Tensor, cell: str):
+    """Under CPU bf16 autocast where the bf16 kernel is missing, run this kernel in fp32 (the rest of
+    the model keeps bf16); elsewhere change nothing."""
+    if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu") or bf16_kernel_works(cell):
+        yield x
+        return
+    with torch.autocast("cpu", enabled=False):
+        yield x.float()
