@@ -11,9 +11,9 @@ from conftest import TINY
 
 from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.nn import CompiledRecurrent, FusedRecurrent, Recurrent
+from rnnkit.nn import backends as backend_choice
+from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.nn.pointwise import compiler_works
-from rnnkit.tasks import backend_choice
-from rnnkit.tasks.backend_choice import Shape, choose_backend
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.train import precision
@@ -256,6 +256,29 @@ def test_backend_choice_times_once_then_reads_the_cache(monkeypatch, tmp_path):
     (tmp_path / "rnnkit" / "backends.json").write_text("{not json")
     assert choose_backend(shape, 10, 0, log=lambda line: None)[0] == "compiled" and len(calls) == 4
 
+
+
+def test_no_cache_times_again_and_cache_commands_show_and_clear(monkeypatch, tmp_path, capsys):
+    from rnnkit.cli import main
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(backend_choice, "time_backend", lambda kind, shape, repeats=3: calls.append(kind) or
+                        {"fused": (0.5, 0.4), "compiled": (20.0, 0.2)}[kind])
+    monkeypatch.setattr(backend_choice, "compiler_works", lambda: True)
+    shape = Shape("lstm", 64, 256, 1, False, 16, 64, "fp32", "cpu")
+    assert choose_backend(shape, 10, 0, log=lambda line: None, use_cache=False)[0] == "compiled"
+    assert not (tmp_path / "rnnkit" / "backends.json").exists()  # --no-cache leaves no trace
+    choose_backend(shape, 10, 0, log=lambda line: None)
+    choose_backend(shape, 10, 0, log=lambda line: None, use_cache=False)
+    assert len(calls) == 6  # measured three times: without the cache, into it, and past it again
+    assert main(["cache", "show"]) == 0
+    shown = capsys.readouterr().out.strip().splitlines()
+    assert len(shown) == 1 and "lstm 1x256, batch 16x64, fp32" in shown[0] and "compiled 200.0 ms/step" in shown[0]
+    assert main(["cache", "clear"]) == 0
+    assert "cleared 1 timed shapes" in capsys.readouterr().out
+    assert main(["cache", "show"]) == 0
+    assert "no timings yet" in capsys.readouterr().out
 
 def test_compiled_backend_trains_a_language_model_end_to_end(tmp_path, shakespeare_slice):
     from rnnkit.cli import main

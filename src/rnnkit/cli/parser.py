@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: auto)")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
+    train.add_argument("--no-cache", action="store_true", help="--backend auto: time the backends again and "
+                       "leave the cache untouched (see `rnnkit cache show`)")
     add_arguments(train, ModelConfig, defaults_to_none=True)
     add_arguments(train, TrainConfig, defaults_to_none=True)
     add_arguments(train, DataConfig, defaults_to_none=True)
@@ -136,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     viz.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
+
+    cache = commands.add_parser("cache", help="the backend timings --backend auto keeps per machine: show or clear")
+    cache.add_argument("action", choices=("show", "clear"), help="show: one line per timed shape; clear: delete "
+                       "them, so the next run times again")
 
     experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "
                                      "clipping, depth, cells, ngram-vs-rnn",

@@ -92,7 +92,8 @@ def train_lm(args: argparse.Namespace) -> int:
 
         run, final = train_numpy(args.data, model, train_config, data, args.out)
     else:
-        run, final = lm_run.train(args.data, model, train_config, data, args.out, args.device, args.progress)
+        run, final = lm_run.train(args.data, model, train_config, data, args.out, args.device, args.progress,
+                                  use_cache=not args.no_cache)
     return report_lm(run, final, args.device)
 
 

@@ -173,6 +173,17 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from rnnkit.nn.backends import cache_path, clear_cache, describe_cache
+
+    if args.action == "clear":
+        print(f"{cache_path()}: cleared {clear_cache()} timed shapes")
+        return 0
+    lines = describe_cache()
+    print("\n".join(lines) if lines else f"{cache_path()}: no timings yet (`--backend auto` writes them)")
+    return 0
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from rnnkit.experiments import EXPERIMENTS, TIMED
 

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from rnnkit.config import option
 from rnnkit.data.sequences import pad
 from rnnkit.data.tokenizers import Tokenizer
+from rnnkit.nn.config import recurrent_layers
 from rnnkit.nn.pooling import POOLINGS, pool
-from rnnkit.tasks.language_model import ModelConfig, recurrent_layers
+from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.train.precision import autocast
 
 

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from rnnkit.config import option
 from rnnkit.data.timeseries import day_of_year_features
 from rnnkit.nn import State
-from rnnkit.tasks.language_model import ModelConfig, recurrent_layers
+from rnnkit.nn.config import recurrent_layers
+from rnnkit.tasks.language_model import ModelConfig
 
 STRATEGIES = ("direct", "recursive")
 

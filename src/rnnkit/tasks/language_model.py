@@ -6,56 +6,31 @@ module serves characters, words and BPE tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.config import option
-from rnnkit.nn import CompiledRecurrent, FusedRecurrent, Recurrent, State, Stepper
+from rnnkit.nn import State, Stepper
+from rnnkit.nn.config import BACKENDS, RecurrentConfig, recurrent_layers
 
 # Learning rates for cells the default (1e-2, tuned for the LSTM) does not suit. At 1e-2 a wide
 # vanilla RNN learns weights that work only along the hidden-state trajectory it trained on
 # (docs/experiments.md, "Cells"); 2e-3 trains it properly.
 CELL_LEARNING_RATE = {"rnn": 2e-3}
+RECURRENT_HELP = {f.name: f.metadata["help"] for f in fields(RecurrentConfig)}
 
 
 @dataclass
-class ModelConfig:
-    """The network's shape; saved in ``config.json`` so a checkpoint rebuilds itself."""
+class ModelConfig(RecurrentConfig):
+    """The network's shape: the recurrent stack plus the token embedding; saved in ``config.json``
+    so a checkpoint rebuilds itself."""
 
-    cell: str = option("lstm", "recurrent cell", ("rnn", "lstm", "gru"))
-    hidden_size: int = option(512, "units per recurrent layer")
-    num_layers: int = option(1, "stacked recurrent layers")
+    backend: str = option("auto", RECURRENT_HELP["backend"] + "; numpy: the NumPy reference with "
+                          "hand-written BPTT (language models, slow)", (*BACKENDS, "numpy"))
     embedding_size: int = option(64, "token embedding width (0: same as --hidden-size)")
-    dropout: float = option(0.0, "dropout between layers and before the output layer; `rnnkit train` "
-                            "uses 0.25 when the budget is over 5 minutes and this is not given")
     tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
-    backend: str = option("auto", "auto: time fused and compiled on this shape once and keep the faster "
-                          "(language models; other tasks use fused); fused oneDNN/cuDNN kernels; compiled: "
-                          "the cells' equations with batched input projections, hand-written backward and "
-                          "torch.compile'd steps; eager: the equations unrolled step by step; numpy: the NumPy "
-                          "reference with hand-written BPTT (slow)", ("auto", "fused", "compiled", "eager", "numpy"))
-    nonlinearity: str = option("tanh", "vanilla RNN activation", ("tanh", "relu"))
-    reset: str = option("after", "GRU reset gate: after (torch.nn, fused) or before (Cho et al., eager)",
-                        ("after", "before"))
-
-
-def recurrent_layers(config: ModelConfig, input_size: int, bidirectional: bool = False,
-                     ) -> Recurrent | FusedRecurrent:
-    """The recurrent stack ``config`` describes, on the backend it names (every PyTorch model's core).
-
-    ``auto`` not resolved by timing means fused, or eager for Cho et al.'s GRU, which the
-    fused kernels cannot run; ``unrolled`` is the name older runs saved for eager."""
-    backend = config.backend
-    if backend == "auto":
-        backend = "eager" if config.cell == "gru" and config.reset != "after" else "fused"
-    layer_type = {"fused": FusedRecurrent, "compiled": CompiledRecurrent, "eager": Recurrent,
-                  "unrolled": Recurrent}.get(backend)
-    if layer_type is None:
-        raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused, compiled or eager")
-    return layer_type(config.cell, input_size, config.hidden_size, config.num_layers, dropout=config.dropout,
-                      bidirectional=bidirectional, nonlinearity=config.nonlinearity, reset=config.reset)
 
 
 class LanguageModel(nn.Module):

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from rnnkit.config import option
 from rnnkit.nn import State, Stepper
-from rnnkit.tasks.language_model import ModelConfig, recurrent_layers
+from rnnkit.nn.config import recurrent_layers
+from rnnkit.tasks.language_model import ModelConfig
 
 CONDITIONS = ("none", "label")
 

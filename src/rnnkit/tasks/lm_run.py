@@ -19,7 +19,7 @@ from rnnkit.decode.sampling import generate
 from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.backend_choice import Shape, choose_backend
+from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.tasks.language_model import LanguageModel, ModelConfig
 from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
@@ -60,10 +60,11 @@ def write_run_header(run: Path, sources: list[str], tokenizer: Tokenizer, start_
 
 def train(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
           out: str | None, device_name: str, show_progress: bool | None = None,
-          stop_at: int | None = None) -> tuple[Path, dict]:
+          stop_at: int | None = None, use_cache: bool = True) -> tuple[Path, dict]:
     """A new run: returns its directory and the final validation scores.
 
-    ``stop_at`` ends it early at that step with a checkpoint, as Ctrl-C would.
+    ``stop_at`` ends it early at that step with a checkpoint, as Ctrl-C would; ``use_cache``
+    False makes ``--backend auto`` time the backends again (``--no-cache``).
     """
     device = resolve_device(device_name)
     tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
@@ -71,7 +72,7 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     train_ids, val_ids = (checkpoint.save_ids(run / name, ids)
                           for name, ids in ((checkpoint.TRAIN_IDS, train_ids), (checkpoint.VAL_IDS, val_ids)))
     precision = resolve_precision(train_config.precision, device)
-    model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision)
+    model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision, use_cache)
     torch.manual_seed(train_config.seed)
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
     write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data, precision=precision,
@@ -87,7 +88,7 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
 
 
 def resolve_backend(model_config: ModelConfig, data: DataConfig, train_config: TrainConfig,
-                    device: torch.device, precision: str) -> tuple[ModelConfig, dict]:
+                    device: torch.device, precision: str, use_cache: bool = True) -> tuple[ModelConfig, dict]:
     """``--backend auto`` made concrete by timing this shape (cached), so the run records what ran."""
     if model_config.backend != "auto":
         return model_config, {"reason": "chosen by the user"}
@@ -97,7 +98,7 @@ def resolve_backend(model_config: ModelConfig, data: DataConfig, train_config: T
                   model_config.hidden_size, model_config.num_layers, False, data.batch_size, data.seq_len,
                   precision, str(device))
     backend, why = choose_backend(shape, train_config.minutes, train_config.steps,
-                                  log=lambda line: print(line, file=sys.stderr))
+                                  log=lambda line: print(line, file=sys.stderr), use_cache=use_cache)
     return dataclasses.replace(model_config, backend=backend), why
 
 

@@ -10,22 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from pathlib import Path
 
 import torch
 
 from rnnkit.nn.fused import bf16_kernel_works
+from rnnkit.nn.hardware import cpuinfo
 
 PRECISIONS = ("fp32", "bf16", "auto")
-
-
-def cpuinfo(field: str) -> str:
-    """The first value of ``field`` in Linux's /proc/cpuinfo ("" elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(field)), "")
 
 
 def cpu_has_fast_bf16() -> bool:

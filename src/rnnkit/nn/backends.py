@@ -21,12 +21,11 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.nn import CompiledRecurrent, FusedRecurrent
+from rnnkit.nn.compiled import CompiledRecurrent
+from rnnkit.nn.fused import FusedRecurrent
+from rnnkit.nn.hardware import cpuinfo
 from rnnkit.nn.pointwise import compiler_works
-from rnnkit.train.checkpoint import write_json
-from rnnkit.train.precision import autocast, cpuinfo
 
-BACKENDS = ("auto", "fused", "compiled", "eager")
 CANDIDATES = {"fused": FusedRecurrent, "compiled": CompiledRecurrent}
 MIN_BUDGET_S = 60.0      # below this a run keeps the fused kernels: measuring would cost too much of it
 MIN_STEPS = 500          # the same for a budget given in steps only
@@ -71,7 +70,7 @@ def time_backend(kind: str, shape: Shape, repeats: int = 3) -> tuple[float, floa
 
     def step() -> float:
         started = time.perf_counter()
-        with autocast(device, shape.precision):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=shape.precision == "bf16"):
             out, _ = module(x)
         out.float().square().mean().backward()
         if device.type == "cuda":
@@ -82,21 +81,26 @@ def time_backend(kind: str, shape: Shape, repeats: int = 3) -> tuple[float, floa
     return first, statistics.median(step() for _ in range(repeats))
 
 
-def choose_backend(shape: Shape, minutes: float, steps: int, log=print) -> tuple[str, dict]:
-    """The backend to train ``shape`` for ``minutes`` (else ``steps``) with, and why."""
+def choose_backend(shape: Shape, minutes: float, steps: int, log=print, use_cache: bool = True,
+                   ) -> tuple[str, dict]:
+    """The backend to train ``shape`` for ``minutes`` (else ``steps``) with, and why.
+
+    ``use_cache=False`` times again and leaves the cache as it was (``--no-cache``)."""
     if (minutes > 0 and minutes * 60 < MIN_BUDGET_S) or (minutes <= 0 and steps < MIN_STEPS):
         return "fused", {"reason": "a short budget: fused, without measuring"}
     key, path = json.dumps(shape.__dict__, sort_keys=True), cache_path()
-    cache = _read_cache(path)
+    cache = read_cache(path)
     machine = machine_key(torch.device(shape.device))
-    known = cache.get(machine, {}).get(key)
+    known = cache.get(machine, {}).get(key) if use_cache else None
     if known is None:
         candidates = ["fused"] + (["compiled"] if compiler_works() else [])
-        log(f"backend auto: timing {', '.join(candidates)} on this shape once (cached in {path})")
+        where = f"cached in {path}" if use_cache else "not cached: --no-cache"
+        log(f"backend auto: timing {', '.join(candidates)} on this shape once ({where})")
         known = {kind: dict(zip(("first_s", "step_s"), time_backend(kind, shape), strict=True))
                  for kind in candidates}
-        cache.setdefault(machine, {})[key] = known
-        _write_cache(path, cache)
+        if use_cache:
+            cache.setdefault(machine, {})[key] = known
+            _write_cache(path, cache)
     budget_s = minutes * 60 if minutes > 0 else steps * known["fused"]["step_s"]
     return _pick(known, budget_s), {"timings": known}
 
@@ -112,7 +116,7 @@ def _pick(timings: dict, budget_s: float) -> str:
     return best if extra <= COMPILE_SHARE * budget_s and saved > 3 * extra else "fused"
 
 
-def _read_cache(path: Path) -> dict:
+def read_cache(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
         return data if isinstance(data, dict) else {}
@@ -121,8 +125,34 @@ def _read_cache(path: Path) -> dict:
 
 
 def _write_cache(path: Path, cache: dict) -> None:
+    """Written to a temporary name and renamed, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, cache)
+        tmp.write_text(json.dumps(cache, indent=2) + "\n")
+        os.replace(tmp, path)
     except OSError:  # a read-only home still trains; it just measures again next time
-        pass
+        tmp.unlink(missing_ok=True)
+
+
+def describe_cache(path: Path | None = None) -> list[str]:
+    """One line per cached shape: the machine, the shape and each backend's step time."""
+    cache = read_cache(path or cache_path())
+    lines = []
+    for machine, shapes in sorted(cache.items()):
+        for key, timings in sorted(shapes.items()):
+            shape = json.loads(key)
+            times = ", ".join(f"{kind} {t['step_s'] * 1e3:.1f} ms/step (first {t['first_s']:.1f} s)"
+                              for kind, t in timings.items())
+            lines.append(f"{machine.split(' ', 1)[-1]}: {shape['cell']} {shape['num_layers']}x"
+                         f"{shape['hidden_size']}, batch {shape['batch']}x{shape['steps']}, {shape['precision']}, "
+                         f"{shape['device']}: {times}")
+    return lines
+
+
+def clear_cache(path: Path | None = None) -> int:
+    """Delete the cache; returns how many shapes it held."""
+    path = path or cache_path()
+    count = sum(len(shapes) for shapes in read_cache(path).values())
+    path.unlink(missing_ok=True)
+    return count
