@@ -16,11 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnkit.cli import LONG_RUN_DROPOUT, LONG_RUN_MINUTES, build_parser
+from rnnkit.cli import build_parser
 from rnnkit.config import from_args
 from rnnkit.runtime import keep_freed_memory
 from rnnkit.tasks import lm_run
 from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.lm_commands import LONG_RUN_DROPOUT, LONG_RUN_MINUTES
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.train.loop import TrainConfig
 

@@ -9,25 +9,16 @@ from __future__ import annotations
 import sys
 
 from rnnkit.cli.parser import build_parser
-from rnnkit.cli.train import LONG_RUN_DROPOUT, LONG_RUN_MINUTES, cmd_train
-from rnnkit.cli.use import (
-    cmd_cache,
-    cmd_corpora,
-    cmd_eval,
-    cmd_experiment,
-    cmd_predict,
-    cmd_report,
-    cmd_sample,
-    cmd_viz,
-)
+from rnnkit.cli.train import cmd_train
+from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_report, cmd_verb
 from rnnkit.errors import UserError
 from rnnkit.runtime import keep_freed_memory
 from rnnkit.train.loop import Interrupted
 
-__all__ = ["LONG_RUN_DROPOUT", "LONG_RUN_MINUTES", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "eval": cmd_eval, "report": cmd_report,
-            "viz": cmd_viz, "corpora": cmd_corpora, "cache": cmd_cache, "experiment": cmd_experiment}
+COMMANDS = {"train": cmd_train, "sample": cmd_verb, "predict": cmd_verb, "eval": cmd_verb, "viz": cmd_verb,
+            "report": cmd_report, "corpora": cmd_corpora, "cache": cmd_cache, "experiment": cmd_experiment}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from rnnkit.config import add_arguments
 from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
+from rnnkit.tasks import TASKS
 from rnnkit.tasks.classifier import ClassifierConfig
 from rnnkit.tasks.forecaster import ForecastConfig
 from rnnkit.tasks.language_model import ModelConfig
@@ -20,7 +21,6 @@ from rnnkit.tasks.seq2seq import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
 DEFAULT_MINUTES = 5.0
-TASKS = ("lm", "ngram", "classify", "forecast", "translate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,10 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 f"(neither: --minutes {DEFAULT_MINUTES:g}).")
     train.add_argument("data", nargs="*", help="text files, folders, or a built-in corpus name "
                        "(see `rnnkit corpora`)")
-    train.add_argument("--task", default="lm", choices=TASKS,
-                       help="what to learn: lm, a recurrent language model; ngram, a count-based one; classify, "
-                       "a label per line or file; forecast, the next values of a CSV series; translate, sentence "
-                       "pairs (default: lm)")
+    train.add_argument("--task", default="lm", choices=list(TASKS), help="what to learn: " + "; ".join(
+                       f"{name}, {task.summary}" for name, task in TASKS.items()) + " (default: lm)")
     train.add_argument("--out", help="run directory to create (default: runs/NAME)")
     train.add_argument("--resume", metavar="RUN", help="continue RUN exactly where it stopped; "
                        "--steps/--minutes/--patience/--eval-every may be changed")

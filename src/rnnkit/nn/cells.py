@@ -17,6 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnkit.nn import pointwise as pw
+
 LSTMState = tuple[Tensor, Tensor]
 CellState = Tensor | LSTMState
 
@@ -107,8 +109,7 @@ class RNNCell(_Cell):
     project_input = _project_with_both_biases
 
     def step(self, gx: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        pre = torch.addmm(gx, state, self.weight_hh.t())
-        h = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
+        h = pw.rnn_forward(gx, torch.mm(state, self.weight_hh.t()), self.nonlinearity == "relu")
         return h, h
 
 
@@ -138,18 +139,13 @@ class LSTMCell(_Cell):
 
     def step(self, gx: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h, c = state
-        gates = torch.addmm(gx, h, self.weight_hh.t())  # gx holds W_ih x + b_ih + b_hh
-        hidden = self.hidden_size
-        sig = torch.sigmoid(gates)  # i, f and o in one call; its g slice goes unused
-        g = torch.tanh(gates[:, 2 * hidden:3 * hidden])
-        c = torch.addcmul(sig[:, hidden:2 * hidden] * c, sig[:, :hidden], g)
-        h = sig[:, 3 * hidden:] * torch.tanh(c)
+        i, f, g, o = pw.lstm_gates(torch.addmm(gx, h, self.weight_hh.t()))  # gx holds W_ih x + b_ih + b_hh
+        h, c = pw.lstm_update(i, f, g, o, c)
         return h, (h, c)
 
     def gate_values(self, gx: Tensor, h: Tensor) -> dict[str, Tensor]:
-        i, f, g, o = torch.addmm(gx, h, self.weight_hh.t()).chunk(4, dim=-1)
-        return {"input": torch.sigmoid(i), "forget": torch.sigmoid(f), "output": torch.sigmoid(o),
-                "candidate": torch.tanh(g)}
+        i, f, g, o = pw.lstm_gates(torch.addmm(gx, h, self.weight_hh.t()))
+        return {"input": i, "forget": f, "output": o, "candidate": g}
 
 
 class GRUCell(_Cell):
@@ -176,32 +172,18 @@ class GRUCell(_Cell):
         self.reset = reset
         super().__init__(input_size, hidden_size)
 
-    def step(self, gx: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        h = state
-        x_r, x_z, x_n = gx.chunk(3, dim=-1)
-        hidden = self.hidden_size
+    def _gates(self, gx: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if self.reset == "after":
-            h_r, h_z, h_n = F.linear(h, self.weight_hh, self.bias_hh).chunk(3, dim=-1)
-            r = torch.sigmoid(x_r + h_r)
-            z = torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + r * h_n)
-        else:
-            h_r, h_z = F.linear(h, self.weight_hh[:2 * hidden], self.bias_hh[:2 * hidden]).chunk(2, dim=-1)
-            r = torch.sigmoid(x_r + h_r)
-            z = torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + F.linear(r * h, self.weight_hh[2 * hidden:], self.bias_hh[2 * hidden:]))
-        h = (1 - z) * n + z * h
+            return pw.gru_gates(gx, F.linear(h, self.weight_hh, self.bias_hh))[:3]
+        return pw.gru_gates_reset_before(gx, h, self.weight_hh, self.bias_hh)
+
+    def step(self, gx: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        _, z, n = self._gates(gx, state)
+        h = pw.gru_update(z, n, state)
         return h, h
 
     def gate_values(self, gx: Tensor, h: Tensor) -> dict[str, Tensor]:
-        x_r, x_z, x_n = gx.chunk(3, dim=-1)
-        h_r, h_z, h_n = F.linear(h, self.weight_hh, self.bias_hh).chunk(3, dim=-1)
-        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-        if self.reset == "after":
-            n = torch.tanh(x_n + r * h_n)
-        else:
-            n = torch.tanh(x_n + F.linear(r * h, self.weight_hh[2 * self.hidden_size:],
-                                          self.bias_hh[2 * self.hidden_size:]))
+        r, z, n = self._gates(gx, h)
         return {"reset": r, "update": z, "candidate": n}
 
 

@@ -1,4 +1,7 @@
-"""The element-wise half of each recurrent step, forward and backward, for ``scan``.
+"""Each cell's equations, written once: the element-wise half of every recurrent step.
+
+``cells`` (the eager steps and ``gate_values``), ``scan`` (the compiled backend) and the
+sampler's ``Stepper`` all call these; ``reference.py`` stays the independent NumPy oracle.
 
 Each function reads the step's matrix product (fp32 or bf16) and does all of the
 step's remaining work in fp32. Eager, each is a dozen small kernels that each pass
@@ -17,14 +20,26 @@ import functools
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
+
+
+def lstm_gates(pre: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The LSTM's gates from their pre-activations: i, f, o through σ, the candidate g through tanh."""
+    i, f, g, o = pre.chunk(4, dim=-1)
+    return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+
+
+def lstm_update(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """``c' = f c + i g``, ``h' = o tanh(c')`` -> (h', c')."""
+    c = f * c + i * g
+    return o * torch.tanh(c), c
 
 
 def lstm_forward(gx: Tensor, hh: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """-> (h', c', the activated gates i, f, g, o side by side)."""
-    i, f, g, o = (gx + hh).chunk(4, dim=-1)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * c + i * g
-    return o * torch.tanh(c), c, torch.cat([i, f, g, o], dim=-1)
+    i, f, g, o = lstm_gates(gx + hh)
+    h, c = lstm_update(i, f, g, o, c)
+    return h, c, torch.cat([i, f, g, o], dim=-1)
 
 
 def lstm_backward(d_out: Tensor, d_h: Tensor, d_c: Tensor, acts: Tensor, c: Tensor,
@@ -39,13 +54,33 @@ def lstm_backward(d_out: Tensor, d_h: Tensor, d_c: Tensor, acts: Tensor, c: Tens
     return d_pre, d_c * f
 
 
+def gru_gates(gx: Tensor, hh: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Reset after the recurrent product (torch.nn's GRU): ``hh`` is ``W_hh h + b_hh`` -> (r, z, n, W_hn h + b_hn)."""
+    x_r, x_z, x_n = gx.chunk(3, dim=-1)
+    h_r, h_z, h_n = hh.chunk(3, dim=-1)
+    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    return r, z, torch.tanh(x_n + r * h_n), h_n
+
+
+def gru_gates_reset_before(gx: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor,
+                           ) -> tuple[Tensor, Tensor, Tensor]:
+    """Cho et al.'s GRU, the reset applied to ``h`` before its product: a second, dependent matmul -> (r, z, n)."""
+    hidden = h.shape[-1]
+    x_r, x_z, x_n = gx.chunk(3, dim=-1)
+    h_r, h_z = F.linear(h, weight_hh[:2 * hidden], bias_hh[:2 * hidden]).chunk(2, dim=-1)
+    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    return r, z, torch.tanh(x_n + F.linear(r * h, weight_hh[2 * hidden:], bias_hh[2 * hidden:]))
+
+
+def gru_update(z: Tensor, n: Tensor, h: Tensor) -> Tensor:
+    """``h' = (1 - z) n + z h``, written as ``n + z (h - n)``."""
+    return n + z * (h - n)
+
+
 def gru_forward(gx: Tensor, hh: Tensor, bias_hh: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
     """-> (h', [r, z, n, W_hn h + b_hn] side by side for the backward pass)."""
-    x_r, x_z, x_n = gx.chunk(3, dim=-1)
-    h_r, h_z, h_n = (hh + bias_hh).chunk(3, dim=-1)
-    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-    n = torch.tanh(x_n + r * h_n)
-    return n + z * (h - n), torch.cat([r, z, n, h_n], dim=-1)
+    r, z, n, h_n = gru_gates(gx, hh + bias_hh)
+    return gru_update(z, n, h), torch.cat([r, z, n, h_n], dim=-1)
 
 
 def gru_backward(d_out: Tensor, d_h: Tensor, d_direct: Tensor, saved: Tensor,

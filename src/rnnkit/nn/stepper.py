@@ -77,10 +77,11 @@ class Stepper:
         h_prev = state[0] if isinstance(state, tuple) else state
         hh = torch.mm(h_prev.to(self.dtype), self.recurrent_weights[index])
         if isinstance(state, tuple):
-            h, c, _ = pointwise.lstm_forward(gx, hh, state[1])
+            h, c = pointwise.lstm_update(*pointwise.lstm_gates(gx + hh), state[1])
             return h, (h, c)
         if cell.gates == 3:
-            h, _ = pointwise.gru_forward(gx, hh, cell.bias_hh, h_prev)
+            _, z, n, _ = pointwise.gru_gates(gx, hh + cell.bias_hh)
+            h = pointwise.gru_update(z, n, h_prev)
             return h, h
         h = pointwise.rnn_forward(gx, hh, self.relu)
         return h, h

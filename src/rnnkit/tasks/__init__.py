@@ -1,1 +1,97 @@
-"""One problem per module: each composes nn, data, train, decode and eval."""
+"""The task table: every task rnnkit trains, and the only place a task name is looked up.
+
+A run directory's config.json names its task; ``task_of`` reads it and returns the
+row, so every command over a run (resume, sample, predict, eval, viz, report) asks
+the row instead of testing the name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnkit.data.labelled import LabelledConfig
+from rnnkit.data.pairs import PairsConfig
+from rnnkit.data.timeseries import SeriesConfig
+from rnnkit.errors import UserError
+from rnnkit.tasks import (
+    classify_commands,
+    forecast_commands,
+    lines_commands,
+    lm_commands,
+    ngram_commands,
+    translate_commands,
+)
+from rnnkit.tasks.classifier import ClassifierConfig
+from rnnkit.tasks.forecaster import ForecastConfig
+from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.line_model import LineConfig
+from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.ngram_run import NGramConfig
+from rnnkit.tasks.requests import Task
+from rnnkit.tasks.seq2seq import Seq2SeqConfig
+from rnnkit.train.loop import TrainConfig
+
+# bf16's parity with fp32 was measured for language models; the other tasks keep fp32 unless asked.
+# Where a task's defaults differ from the language model's, they were measured (README, each task's section).
+TASKS: dict[str, Task] = {
+    "lm": Task(
+        "lm", "a recurrent language model over a stream of characters, words or BPE tokens",
+        {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}, lm_commands.train,
+        resume=lm_commands.resume,
+        verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz}),
+    "lines": Task(
+        "lines", "whole lines (names, titles), optionally conditioned on a label",
+        {"model": ModelConfig, "line": LineConfig, "train": TrainConfig, "data": DataConfig,
+         "labelled": LabelledConfig}, lines_commands.train,
+        defaults={"precision": "fp32", "hidden_size": 256, "embedding_size": 64, "dropout": 0.2, "batch_size": 64,
+                  "lr": 3e-3, "eval_every": 200, "patience": 20},
+        resume=lines_commands.resume, verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate}),
+    "ngram": Task(
+        "ngram", "a count-based n-gram language model on the same split and tokens",
+        {"ngram": NGramConfig, "data": DataConfig}, ngram_commands.train, timed=False,
+        verbs={"sample": ngram_commands.sample, "eval": ngram_commands.evaluate}),
+    "classify": Task(
+        "classify", "a label per line or per file",
+        {"model": ModelConfig, "classifier": ClassifierConfig, "train": TrainConfig, "data": DataConfig,
+         "labelled": LabelledConfig}, classify_commands.train,
+        defaults={"precision": "fp32", "hidden_size": 256, "embedding_size": 64, "dropout": 0.3, "batch_size": 64,
+                  "lr": 3e-3, "eval_every": 100, "warmup_steps": 50, "patience": 20},
+        resume=classify_commands.resume,
+        verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate}),
+    "forecast": Task(
+        "forecast", "the next values of a CSV series, beside the naive baselines",
+        {"model": ModelConfig, "forecast": ForecastConfig, "series": SeriesConfig, "train": TrainConfig,
+         "data": DataConfig, "labelled": LabelledConfig}, forecast_commands.train,
+        defaults={"precision": "fp32", "hidden_size": 64, "batch_size": 64, "lr": 3e-3, "eval_every": 100,
+                  "patience": 20, "warmup_steps": 50},
+        resume=forecast_commands.resume,
+        verbs={"predict": forecast_commands.predict, "eval": forecast_commands.evaluate}),
+    "translate": Task(
+        "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
+        {"model": ModelConfig, "seq2seq": Seq2SeqConfig, "classifier": ClassifierConfig, "series": SeriesConfig,
+         "train": TrainConfig, "data": DataConfig, "pairs": PairsConfig, "labelled": LabelledConfig},
+        translate_commands.train,
+        defaults={"precision": "fp32", "cell": "gru", "hidden_size": 256, "embedding_size": 256, "dropout": 0.2,
+                  "batch_size": 64, "lr": 2e-3, "eval_every": 500, "patience": 10, "tokenizer": "word",
+                  "vocab_size": 15000},
+        resume=translate_commands.resume,
+        verbs={"predict": translate_commands.predict, "eval": translate_commands.evaluate},
+        report_extras=translate_commands.attention_maps),
+}
+
+
+def task_named(name: str) -> Task:
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def task_of(run: Path) -> Task:
+    """The task a run directory was trained for, from its config.json."""
+    from rnnkit.train.checkpoint import read_config
+
+    name = read_config(run).get("task")
+    if name not in TASKS:
+        raise UserError(f"{run}: a run of task {name!r}, which this rnnkit does not know; "
+                        f"it knows {', '.join(TASKS)}")
+    return TASKS[name]

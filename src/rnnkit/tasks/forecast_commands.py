@@ -1,44 +1,41 @@
-"""The forecasting commands: train, eval against the baselines, predict ahead or from a stream."""
+"""The forecasting commands: train, resume, eval against the baselines, predict ahead or from a stream."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from rnnkit.config import from_args
-from rnnkit.data.labelled import LabelledConfig
-from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.errors import UserError
-from rnnkit.tasks.forecaster import ForecastConfig
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
-from rnnkit.train.loop import TrainConfig
+from rnnkit.tasks.requests import EvalRequest, PredictRequest, TrainRequest
 
 
-def train_forecaster(args: argparse.Namespace) -> int:
+def train(request: TrainRequest) -> int:
     from rnnkit.tasks import forecast_run
 
-    if len(args.data) != 1:
+    if len(request.data) != 1:
         raise UserError("--task forecast reads one CSV file; pass exactly one")
-    run, final = forecast_run.train(
-        args.data[0], from_args(ModelConfig, args), from_args(ForecastConfig, args), from_args(SeriesConfig, args),
-        from_args(TrainConfig, args), from_args(DataConfig, args), from_args(LabelledConfig, args), args.out,
-        args.device, args.progress)
-    return report_forecaster(run, final, args.device)
+    s = request.sections
+    run, final = forecast_run.train(request.data[0], s["model"], s["forecast"], s["series"], s["train"], s["data"],
+                                    s["labelled"], request.out, request.device, request.progress)
+    return summary(run, final, request.device)
 
 
-def report_forecaster(run: Path, final: dict, device: str) -> int:
+def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
+    from rnnkit.tasks import forecast_run
+
+    return summary(*forecast_run.resume(run, changes, device, progress), device)
+
+
+def summary(run: Path, final: dict, device: str) -> int:
     print(f"\nstep {final['step']}: validation MAE {final['mae']:.4f}, RMSE {final['rmse']:.4f}; the best MAE, "
           f"{final['best_objective']:.4f}, is in {run / 'model.safetensors'}")
-    return eval_forecaster(argparse.Namespace(run=run, data=[], device=device, json=False, plot=None,
-                                              encoding="utf-8"))
+    return evaluate(EvalRequest(run=run, device=device))
 
 
-def eval_forecaster(args: argparse.Namespace) -> int:
+def evaluate(args: EvalRequest) -> int:
     from rnnkit.tasks import forecast_run
     from rnnkit.viz.forecast import plot_forecast
 
@@ -65,7 +62,7 @@ def eval_forecaster(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict_forecaster(args: argparse.Namespace) -> int:
+def predict(args: PredictRequest) -> int:
     from rnnkit.tasks import forecast_run
 
     loaded = forecast_run.load_forecaster(args.run, args.device)

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rnnkit.config import from_args
-from rnnkit.data.labelled import LabelledConfig
-from rnnkit.data.pairs import PairsConfig
 from rnnkit.errors import UserError
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
-from rnnkit.tasks.seq2seq import Seq2SeqConfig
-from rnnkit.train.loop import TrainConfig
+from rnnkit.tasks.requests import Decoding, EvalRequest, PredictRequest, TrainRequest
 
 if TYPE_CHECKING:
     from rnnkit.decode.beam import Hypothesis
     from rnnkit.tasks.translate_run import LoadedTranslator
 
 
-def decoding_of(args: argparse.Namespace):
+def decoding_of(args: Decoding):
     from rnnkit.tasks.translation import Decoding
 
     if args.beam < 1 or args.n_best < 1 or args.n_best > args.beam or args.max_length < 0:
@@ -29,19 +22,25 @@ def decoding_of(args: argparse.Namespace):
     return Decoding(beam=args.beam, alpha=args.alpha, n_best=args.n_best, max_length=args.max_length)
 
 
-def train_translator(args: argparse.Namespace) -> int:
+def train(request: TrainRequest) -> int:
+    """``--target`` is the series' flag too: for a translator it names the file of target sentences."""
     from rnnkit.tasks import translate_run
 
-    labelled = from_args(LabelledConfig, args)
+    s = request.sections
     run, final = translate_run.train(
-        args.data, args.target or "", from_args(ModelConfig, args), from_args(Seq2SeqConfig, args),
-        args.bidirectional if args.bidirectional is not None else True, from_args(TrainConfig, args),
-        from_args(DataConfig, args), from_args(PairsConfig, args), labelled.split, labelled.keep_duplicates,
-        args.out, args.device, args.progress)
-    return report_translator(run, final, args.device)
+        request.data, s["series"].target, s["model"], s["seq2seq"], s["classifier"].bidirectional, s["train"],
+        s["data"], s["pairs"], s["labelled"].split, s["labelled"].keep_duplicates, request.out, request.device,
+        request.progress)
+    return summary(run, final, request.device)
 
 
-def report_translator(run: Path, final: dict, device: str) -> int:
+def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
+    from rnnkit.tasks import translate_run
+
+    return summary(*translate_run.resume(run, changes, device, progress), device)
+
+
+def summary(run: Path, final: dict, device: str) -> int:
     print(f"\nstep {final['step']}: validation BLEU {final['bleu']:.2f}, chrF {final['chrf']:.2f} (greedy); "
           f"the best is in {run / 'model.safetensors'}")
     if "test" in final:
@@ -51,14 +50,12 @@ def report_translator(run: Path, final: dict, device: str) -> int:
     return 0
 
 
-def predict_translator(args: argparse.Namespace) -> int:
-    from rnnkit.data.corpora import read_text_file
+def predict(args: PredictRequest) -> int:
     from rnnkit.tasks import translate_run
+    from rnnkit.tasks.classify_commands import read_texts
 
     loaded = translate_run.load_translator(args.run, args.device)
-    sentences = list(args.texts)
-    if args.file:
-        sentences += [line.strip() for line in read_text_file(args.file).splitlines() if line.strip()]
+    sentences = read_texts(args.texts, args.file)
     results = translate_run.translate(loaded, sentences, decoding_of(args))
     for sentence, found in zip(sentences, results, strict=True):
         if args.json:
@@ -111,7 +108,7 @@ def attention_maps(run: Path, folder: Path, count: int = 3) -> list[tuple[str, P
     return pictures
 
 
-def eval_translator(args: argparse.Namespace) -> int:
+def evaluate(args: EvalRequest) -> int:
     from rnnkit.tasks import translate_run
     from rnnkit.tasks.runs import read_split
 

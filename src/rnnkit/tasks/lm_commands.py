@@ -1,0 +1,140 @@
+"""The language model's commands: train (with its budget-dependent defaults), resume, sample, eval, viz."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from rnnkit.errors import UserError
+from rnnkit.tasks.requests import EvalRequest, SampleRequest, TrainRequest, VizRequest
+
+# Past this budget the default model starts to overfit Tiny Shakespeare-sized texts
+# (docs/tuning.md), so unless --dropout is given, longer runs get LONG_RUN_DROPOUT.
+LONG_RUN_MINUTES, LONG_RUN_DROPOUT = 5.0, 0.25
+
+
+def budget_defaults(request: TrainRequest) -> list[str]:
+    """The defaults that depend on the rest of the config, applied in place; returns what it chose.
+
+    A vanilla RNN trains at its own learning rate (``CELL_LEARNING_RATE``), and a budget over
+    ``LONG_RUN_MINUTES`` gets ``LONG_RUN_DROPOUT``; a flag the user gave always wins."""
+    from rnnkit.tasks.language_model import CELL_LEARNING_RATE
+
+    model, train = request.sections["model"], request.sections["train"]
+    notes = []
+    if "lr" not in request.given and model.cell in CELL_LEARNING_RATE and model.backend != "numpy":
+        train.lr = CELL_LEARNING_RATE[model.cell]
+        notes.append(f"--cell {model.cell}: --lr {train.lr:g} (pass --lr to choose)")
+    if "dropout" not in request.given and train.minutes > LONG_RUN_MINUTES:
+        model.dropout = LONG_RUN_DROPOUT
+        notes.append(f"a budget over {LONG_RUN_MINUTES:g} minutes: --dropout {LONG_RUN_DROPOUT} "
+                     "(pass --dropout to choose)")
+    return notes
+
+
+def train(request: TrainRequest) -> int:
+    """A new language-model run; ``--backend numpy`` trains it with the NumPy reference instead."""
+    from rnnkit.tasks import lm_run
+
+    for note in budget_defaults(request):
+        print(note, file=sys.stderr)
+    model, train_config, data = (request.sections[k] for k in ("model", "train", "data"))
+    if model.backend == "numpy":
+        from rnnkit.tasks.numpy_lm import train_numpy
+
+        run, final = train_numpy(request.data, model, train_config, data, request.out)
+    else:
+        run, final = lm_run.train(request.data, model, train_config, data, request.out, request.device,
+                                  request.progress, use_cache=request.use_cache)
+    return summary(run, final, request.device)
+
+
+def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
+    from rnnkit.tasks import lm_run
+
+    return summary(*lm_run.resume(run, changes, device, progress), device)
+
+
+def summary(run: Path, final: dict, device: str) -> int:
+    from rnnkit.tasks import lm_run
+
+    loaded = lm_run.load_run(run, device)
+    print(f"\nstep {final['step']}: validation {final['bits_per_char']:.3f} bits per character "
+          f"({final['nats_per_char']:.3f} nats); best weights in {run / 'model.safetensors'}")
+    print("sample:\n" + "".join(lm_run.sample(loaded, "", 400, 0.8, 0, 1.0, 0)))
+    return 0
+
+
+def print_samples(request: SampleRequest, loaded, sample) -> int:
+    """``sample(loaded, prime, length, temperature, top_k, top_p, seed)`` streamed to stdout, ``num`` times."""
+    if request.label or request.novelty:
+        raise UserError(f"--label and --novelty need a line model; {request.run} models a stream of text")
+    for index in range(request.num):
+        if request.num > 1:
+            print(f"--- sample {index + 1} ---")
+        for piece in sample(loaded, request.prime, request.length, request.temperature, request.top_k,
+                            request.top_p, request.seed + index):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print()
+    return 0
+
+
+def sample(request: SampleRequest) -> int:
+    from rnnkit.tasks import lm_run
+
+    loaded = lm_run.load_run(request.run, request.device)
+    return print_samples(request, loaded, lambda *a: lm_run.sample(*a, precision=request.precision))
+
+
+def evaluate(request: EvalRequest) -> int:
+    from rnnkit.tasks import lm_run
+
+    if not request.data:
+        raise UserError("eval: pass the text to score after the run directory")
+    loaded = lm_run.load_run(request.run, request.device)
+    result = lm_run.evaluate(loaded, request.data, request.encoding, request.streams,
+                             loaded.config["data"]["seq_len"], request.precision)
+    return print_scores(request, result, loaded.config["data"]["tokenizer"])
+
+
+def print_scores(request: EvalRequest, result: dict, tokenizer: str) -> int:
+    """Bits per character and perplexity, as text or one JSON object (an infinite perplexity as null)."""
+    if request.json:
+        print(json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None
+                          for k, v in result.items()}))
+        return 0
+    print(f"{', '.join(request.data)}: {result['tokens']:,} tokens, {result['characters']:,} characters")
+    print(f"bits per character  {result['bits_per_char']:.4f}  ({result['nats_per_char']:.4f} nats)")
+    print(f"perplexity          {result['perplexity']:.3f} per token")
+    if tokenizer != "char":
+        print(f"                    {result['char_perplexity']:.3f} per character")
+    if result["unknown_tokens"]:
+        print(f"unknown tokens      {result['unknown_tokens']:,} (scored as <unk>)")
+    return 0
+
+
+def viz(request: VizRequest) -> int:
+    """The neuron page, and with ``find`` the neuron finder's table; gate saturation for gated cells."""
+    from rnnkit.tasks import lm_run, viz_run
+    from rnnkit.viz.features import FEATURES
+    from rnnkit.viz.finder import format_matches
+    from rnnkit.viz.gates import format_saturation
+
+    if request.max_chars < 2 or request.top < 1 or request.max_neurons < 0:
+        raise UserError("viz: --max-chars needs at least 2, --top at least 1, --max-neurons 0 or more")
+    loaded = lm_run.load_run(request.run, request.device)
+    ids, pieces = viz_run.read_text(loaded, request.data, request.encoding, request.max_chars)
+    progress = sys.stderr.isatty() if request.progress is None else request.progress
+    reading = viz_run.read_model(loaded, ids, pieces, request.top, progress)
+    written = viz_run.write_neuron_page(loaded, reading, request.data, request.out or request.run / "neurons.html",
+                                        request.max_neurons)
+    print(f"{written['html']}: {written['tokens']:,} tokens, {written['neurons']:,} of {written['of']:,} neurons, "
+          f"{written['size'] / 1e6:.1f} MB")
+    if request.find:
+        print(format_matches(reading.matches, FEATURES))
+    if reading.gates:
+        print(f"gate saturation (share of values; {written['gates_png']}):\n{format_saturation(reading.gates)}")
+    return 0
