@@ -149,6 +149,25 @@ def model_forward_backward(params: dict, inputs: np.ndarray, targets: np.ndarray
     layer) is carried in from the previous chunk, as in truncated BPTT: the gradient
     stops at it, and is returned as ``grads["initial_state"]`` for inspection.
     """
+    top, caches, final = _layers_forward(params, inputs, cell, num_layers, state, nonlinearity, reset)
+    logits = top @ params["head.weight"].T + params["head.bias"]      # (B, T, V)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    loss = -np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0].mean()
+
+    dlogits = np.exp(log_probs)
+    np.put_along_axis(dlogits, targets[..., None], np.take_along_axis(dlogits, targets[..., None], -1) - 1, -1)
+    dlogits /= inputs.size
+    grads = {"head.weight": np.einsum("btv,bth->vh", dlogits, top), "head.bias": dlogits.sum((0, 1))}
+    dout, grads["initial_state"] = _layers_backward(params, dlogits @ params["head.weight"], caches, cell, grads)
+    grads["embedding.weight"] = np.zeros_like(params["embedding.weight"])
+    np.add.at(grads["embedding.weight"], inputs, dout)
+    return loss, grads, final
+
+
+def _layers_forward(params: dict, inputs: np.ndarray, cell: str, num_layers: int, state, nonlinearity: str,
+                    reset: str) -> tuple[np.ndarray, list, list]:
+    """(top layer's outputs (B, T, H), each layer's step caches, each layer's final state)."""
     batch, steps = inputs.shape
     hidden = params["recurrent.weight_hh_l0"].shape[1]
     states = list(state) if state is not None else [zero_state(cell, batch, hidden) for _ in range(num_layers)]
@@ -164,19 +183,15 @@ def model_forward_backward(params: dict, inputs: np.ndarray, targets: np.ndarray
         caches.append(layer_caches)
         final.append(s)
         layer_input = outputs                                          # (B, T, H)
-    logits = layer_input @ params["head.weight"].T + params["head.bias"]  # (B, T, V)
-    logits = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-    picked = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-    loss = -picked.mean()
+    return layer_input, caches, final
 
-    dlogits = np.exp(log_probs)
-    np.put_along_axis(dlogits, targets[..., None], np.take_along_axis(dlogits, targets[..., None], -1) - 1, -1)
-    dlogits /= batch * steps
-    grads = {"head.weight": np.einsum("btv,bth->vh", dlogits, layer_input), "head.bias": dlogits.sum((0, 1))}
-    dout = dlogits @ params["head.weight"]                              # (B, T, H)
-    initial_grads = [None] * num_layers
-    for layer in reversed(range(num_layers)):
+
+def _layers_backward(params: dict, dout: np.ndarray, caches: list, cell: str, grads: dict) -> tuple[np.ndarray, list]:
+    """BPTT down the layers from ``dout (B, T, H)``; adds the weights' gradients to ``grads`` and returns
+    (dL/d embedded inputs, dL/d each layer's initial state)."""
+    batch, steps, hidden = dout.shape
+    initial_grads = [None] * len(caches)
+    for layer in reversed(range(len(caches))):
         p = layer_params(params, layer)
         layer_grads = {name: np.zeros_like(value) for name, value in p.items()}
         dinput = np.empty((batch, steps, p["weight_ih"].shape[1]))
@@ -189,10 +204,7 @@ def model_forward_backward(params: dict, inputs: np.ndarray, targets: np.ndarray
         grads.update({f"recurrent.{name}_l{layer}": value for name, value in layer_grads.items()})
         initial_grads[layer] = dstate
         dout = dinput
-    grads["embedding.weight"] = np.zeros_like(params["embedding.weight"])
-    np.add.at(grads["embedding.weight"], inputs, dout)
-    grads["initial_state"] = initial_grads
-    return loss, grads, final
+    return dout, initial_grads
 
 
 # -- checking gradients ------------------------------------------------------------------------

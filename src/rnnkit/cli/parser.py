@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "predict, evaluate.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_sample, _add_predict, _add_eval, _add_report_and_viz, _add_others):
+        add(commands)
+    return parser
 
+
+def _add_train(commands) -> None:
     train = commands.add_parser("train", help="train a model on text files, folders or a built-in corpus",
                                 description="Train a model. Budget with --minutes or --steps "
                                 f"(neither: --minutes {DEFAULT_MINUTES:g}).")
@@ -56,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(train, PairsConfig, defaults_to_none=True)
     add_arguments(train, Seq2SeqConfig, defaults_to_none=True)
 
+
+def _add_sample(commands) -> None:
     sample = commands.add_parser("sample", help="generate text from a trained run",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("run", type=Path, help="run directory")
@@ -76,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "that are training lines, other lines of DATA (held out), or new")
     sample.add_argument("--json", action="store_true", help="line models: one JSON object with the samples")
 
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="labels for texts (classifier), translations (translator), or "
                                   "forecasts (forecaster)",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -93,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_decoding(predict)
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
+
+def _add_eval(commands) -> None:
     evaluate = commands.add_parser("eval", help="score a run on data: bits per character, or accuracy and F1",
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     evaluate.add_argument("run", type=Path, help="run directory")
@@ -112,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="arithmetic for the forward pass")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
+
+def _add_report_and_viz(commands) -> None:
     report = commands.add_parser("report", help="an HTML training report of a run: curves, validations, samples",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     report.add_argument("run", type=Path, help="run directory")
@@ -135,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show a progress bar (default: when stderr is a terminal)")
     viz.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
+
+def _add_others(commands) -> None:
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
 
     cache = commands.add_parser("cache", help="the backend timings --backend auto keeps per machine: show or clear")
@@ -154,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--out", type=Path, default=Path("experiments"), help="folder for NAME.json and NAME.png")
     experiment.add_argument("--minutes", type=float, help="ngram-vs-rnn: the RNN's training time; translation: "
                             "each model's (defaults: ngram-vs-rnn 5, translation 3; with --quick 0.15 and 0.1)")
-    return parser
+
 
 
 def add_decoding(parser: argparse.ArgumentParser) -> None:

@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import dataclasses
 from pathlib import Path
 
 from rnnkit.cli.parser import DEFAULT_MINUTES
-from rnnkit.config import overrides
+from rnnkit.config import flag_name, overrides
 from rnnkit.errors import UserError
-from rnnkit.tasks import task_named, task_of
-from rnnkit.tasks.requests import TrainRequest
+from rnnkit.tasks import TASKS, task_named, task_of
+from rnnkit.tasks.requests import Task, TrainRequest
 from rnnkit.train.loop import TrainConfig
 
 RESUMABLE_CHANGES = ("steps", "minutes", "patience", "eval_every")
 
 
-def chosen_task(args: argparse.Namespace) -> str:
-    """``--task``, except that the old spelling of a line model (``--unit line`` or ``--condition-on
-    label`` on the language model) still means the lines task, with a note."""
-    if args.task == "lm" and (args.unit == "line" or args.condition_on == "label"):
-        print("note: a language model over whole lines is its own task now; use --task lines", file=sys.stderr)
-        return "lines"
-    return args.task
+def check_flags(task: Task, args: argparse.Namespace) -> None:
+    """A flag that belongs to other tasks only is refused, naming them: it would otherwise be ignored."""
+    own = {f.name for cls in task.sections.values() for f in dataclasses.fields(cls)}
+    for other in TASKS.values():
+        for cls in other.sections.values():
+            for name in set(overrides(cls, args)) - own:
+                owners = [t.name for t in TASKS.values()
+                          if any(name in {f.name for f in dataclasses.fields(c)} for c in t.sections.values())]
+                raise UserError(f"{flag_name(name)} is not a flag of --task {task.name}; it belongs to --task "
+                                f"{' or '.join(owners)}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         return resume(args)
-    task = task_named(chosen_task(args))
+    task = task_named(args.task)
+    check_flags(task, args)
     values = {}
     for cls in task.sections.values():
         values.update(overrides(cls, args))

@@ -87,44 +87,51 @@ def beam_search(step: Step, reorder: Reorder, state: Any, batch: int, beam: int,
         log_probs, state, attention = step(tokens, state)
         vocab = log_probs.shape[-1]
         total = (scores.unsqueeze(-1) + log_probs.float().view(batch, beam, vocab)).view(batch, -1)
-        top_scores, top_index = total.topk(min(2 * beam, total.shape[-1]), dim=-1)
-        top_scores, top_index = top_scores.tolist(), top_index.tolist()
-        keep_rows, keep_tokens, keep_scores = [], [], []
+        top_scores, top_index = (x.tolist() for x in total.topk(min(2 * beam, total.shape[-1]), dim=-1))
+        keep = []  # (row, token, score) of every surviving hypothesis, each sentence's beam rows together
         for b in range(batch):
             chosen: list[tuple[int, int, float]] = []
             if not done[b]:
                 last_step = t + 1 >= max_length[b]
-                for rank, (value, flat) in enumerate(zip(top_scores[b], top_index[b], strict=True)):
-                    if value == float("-inf"):
-                        break
-                    row, token = b * beam + flat // vocab, flat % vocab
-                    if token == eos or last_step:
-                        if rank < beam:
-                            ended = token == eos
-                            finished[b].append(_hypothesis(history[row] + ([] if ended else [token]), value,
-                                                           attention_history[row], attention, row, alpha, ended))
-                    elif len(chosen) < beam:
-                        chosen.append((row, token, value))
-                    if len(chosen) == beam and rank >= beam - 1:
-                        break
+                candidates = [(b * beam + flat // vocab, flat % vocab, value)
+                              for value, flat in zip(top_scores[b], top_index[b], strict=True)]
+                chosen = _extend(candidates, beam, eos, last_step, finished[b], (history, attention_history,
+                                                                                  attention, alpha))
                 done[b] = _sentence_done(finished[b], chosen, beam, alpha, n_best) or last_step
-            while len(chosen) < beam:  # a finished sentence keeps placeholder rows
-                chosen.append((b * beam, eos, float("-inf")))
-            for row, token, value in chosen:
-                keep_rows.append(row)
-                keep_tokens.append(token)
-                keep_scores.append(value)
+            keep += chosen + [(b * beam, eos, float("-inf"))] * (beam - len(chosen))  # placeholders when done
+        keep_rows, keep_tokens, keep_scores = (list(column) for column in zip(*keep, strict=True))
         if all(done):
             break
-        index = torch.tensor(keep_rows, device=device)
-        state = reorder(state, index)
+        state = reorder(state, torch.tensor(keep_rows, device=device))
         tokens = torch.tensor(keep_tokens, device=device)
         scores = torch.tensor(keep_scores, device=device).view(batch, beam)
         history = [history[r] + [k] for r, k in zip(keep_rows, keep_tokens, strict=True)]
         if attention is not None:
-            rows_now = attention.float().cpu()
-            attention_history = [attention_history[r] + [rows_now[r]] for r in keep_rows]
+            attention_history = [attention_history[r] + [attention[r].float().cpu()] for r in keep_rows]
     return [sorted(found, key=lambda h: -h.score)[:n_best] for found in finished]
+
+
+def _extend(candidates: list[tuple[int, int, float]], beam: int, eos: int, last_step: bool,
+            finished: list[Hypothesis], past: tuple) -> list[tuple[int, int, float]]:
+    """One sentence's next beam from its best ``(row, token, score)`` candidates, best first: a candidate
+    that ends (``eos``, or the length limit) joins ``finished`` if it ranks within the beam; the rest
+    extend until the beam is full. ``past`` is (tokens so far, attention so far, this step's attention,
+    alpha) for the rows."""
+    history, attention_history, attention, alpha = past
+    chosen: list[tuple[int, int, float]] = []
+    for rank, (row, token, value) in enumerate(candidates):
+        if value == float("-inf"):
+            break
+        if token == eos or last_step:
+            if rank < beam:
+                ended = token == eos
+                finished.append(_hypothesis(history[row] + ([] if ended else [token]), value,
+                                            attention_history[row], attention, row, alpha, ended))
+        elif len(chosen) < beam:
+            chosen.append((row, token, value))
+        if len(chosen) == beam and rank >= beam - 1:
+            break
+    return chosen
 
 
 def _hypothesis(tokens: list[int], log_prob: float, past: list[Tensor], attention: Tensor | None, row: int,

@@ -45,7 +45,19 @@ def train_numpy(sources: list[str], model_config: ModelConfig, train_config: Tra
                                    model_config.num_layers, rng)
     write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
                      trainer="numpy", precision="fp64")
-    batches = StreamBatches(train_ids, data.batch_size, data.seq_len)
+    step = _adagrad_loop(params, StreamBatches(train_ids, data.batch_size, data.seq_len), model_config,
+                         train_config)
+    tensors = {name: value.astype(np.float32) for name, value in params.items()}
+    for name in (checkpoint.BEST, checkpoint.LAST):
+        checkpoint.atomic_write(run / name, lambda tmp, t=tensors: save_file(t, str(tmp), {"step": str(step)}))
+    model = LanguageModel(tokenizer.vocab_size, model_config)
+    checkpoint.load_weights(run / checkpoint.BEST, model)
+    total, tokens = stream_nats(model, val_ids, data.eval_streams, data.seq_len, torch.device("cpu"))
+    return run, {**scores(total, tokens, tokenizer.token_chars(val_ids[1:])), "step": step}
+
+
+def _adagrad_loop(params: dict, batches: StreamBatches, model_config: ModelConfig, train_config: TrainConfig) -> int:
+    """Truncated BPTT with the reference's forward, backward and Adagrad until the budget; returns the steps."""
     memory: dict = {}
     state, smooth, started, step = None, None, time.perf_counter(), 0
     budget = train_config.minutes * 60
@@ -64,10 +76,4 @@ def train_numpy(sources: list[str], model_config: ModelConfig, train_config: Tra
         smooth = loss if smooth is None else 0.99 * smooth + 0.01 * loss
         if step % max(1, train_config.eval_every // 5) == 0:
             print(f"step {step:>6}  loss {smooth:.4f} nats/token", file=sys.stderr)
-    tensors = {name: value.astype(np.float32) for name, value in params.items()}
-    for name in (checkpoint.BEST, checkpoint.LAST):
-        checkpoint.atomic_write(run / name, lambda tmp, t=tensors: save_file(t, str(tmp), {"step": str(step)}))
-    model = LanguageModel(tokenizer.vocab_size, model_config)
-    checkpoint.load_weights(run / checkpoint.BEST, model)
-    total, tokens = stream_nats(model, val_ids, data.eval_streams, data.seq_len, torch.device("cpu"))
-    return run, {**scores(total, tokens, tokenizer.token_chars(val_ids[1:])), "step": step}
+    return step
