@@ -140,3 +140,21 @@ def test_a_flag_of_another_task_is_refused_naming_its_task(tmp_path, capsys):
     assert main(["train", "--task", "ngram", *data, "--hidden-size", "8", "--out", str(tmp_path / "b")]) == 2
     assert "--hidden-size is not a flag of --task ngram" in _one_line_error(capsys)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_run_written_by_release_0_1_0_still_loads_scores_and_samples(capsys):
+    """tests/data/lm-run-0.1.0 was trained by rnnkit 0.1.0 (a 1x8 LSTM, 4 steps); its scores on
+    tests/data/lm-text.txt were 4.08941 bits per character then, and must stay so."""
+    run = DATA / "lm-run-0.1.0"
+    assert task_of(run) is TASKS["lm"]
+    assert main(["eval", str(run), str(DATA / "lm-text.txt"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert abs(scores["bits_per_char"] - 4.089411650296334) < 1e-5 and scores["tokens"] == 1999
+    texts = []
+    for _ in range(2):
+        assert main(["sample", str(run), "--length", "30", "--seed", "3", "--precision", "fp32"]) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1] and len(texts[0]) >= 30

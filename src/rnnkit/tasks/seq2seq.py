@@ -151,8 +151,10 @@ class Seq2Seq(nn.Module):
         return self._output(out[:, 0], context), state, self._reading_order(weights, memory)
 
     def forward(self, source: Tensor, lengths: Tensor, target_in: Tensor,
-                teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor | None]:
-        """Logits for every target position; fed the true previous tokens unless ``teacher_forcing`` < 1."""
+                teacher_forcing: float = 1.0, generator: torch.Generator | None = None,
+                ) -> tuple[Tensor, Tensor | None]:
+        """Logits for every target position; fed the true previous tokens unless ``teacher_forcing`` < 1,
+        when each position's coin comes from ``generator`` (a CPU one)."""
         memory, state = self.encode(source, lengths)
         kind = self.s2s.attention
         if teacher_forcing >= 1.0 and kind != "bahdanau":  # the whole target in one recurrent call
@@ -173,7 +175,7 @@ class Seq2Seq(nn.Module):
             if t + 1 < target_in.shape[1]:
                 tokens = target_in[:, t + 1]
                 if teacher_forcing < 1.0:
-                    own = torch.rand(tokens.shape)  # the CPU generator, saved with every checkpoint
+                    own = torch.rand(tokens.shape, generator=generator)
                     tokens = torch.where(own.to(tokens.device) < teacher_forcing, tokens, step_logits.argmax(-1))
         stacked = torch.stack(weights, dim=1) if weights[0] is not None else None
         return torch.stack(logits, dim=1), stacked

@@ -33,6 +33,7 @@ class TranslationTask:
         self.val_sources = [encode_source(self.source_tokenizer, s) for s, _ in self.val]
         self.val_targets = [encode_target(self.target_tokenizer, t) for _, t in self.val]
         self.batches = ShuffledBatches(np.array([len(s) for s in self.sources]), batch_size, seed)
+        self.seed = seed
         self.batch_size = batch_size
         self.teacher_forcing, self.label_smoothing = teacher_forcing, label_smoothing
         self._tokens = 0
@@ -42,12 +43,12 @@ class TranslationTask:
         return self._tokens
 
     def _loss(self, sources: list[np.ndarray], targets: list[np.ndarray], smoothing: float,
-              teacher_forcing: float) -> tuple[torch.Tensor, int]:
+              teacher_forcing: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
         ids, lengths = pad(sources)
         target_in, target_out = target_batch(targets)
         with autocast(self.device, self.precision):
             logits, _ = self.model(ids.to(self.device), lengths.to(self.device), target_in.to(self.device),
-                                   teacher_forcing=teacher_forcing)
+                                   teacher_forcing=teacher_forcing, generator=generator)
         target_out = target_out.to(self.device)
         loss = F.cross_entropy(logits.float().flatten(0, 1), target_out.flatten(), ignore_index=PAD,
                                label_smoothing=smoothing)
@@ -56,8 +57,9 @@ class TranslationTask:
     def loss(self, step: int) -> torch.Tensor:
         chosen = self.batches.indices(step)
         self.model.train()
+        coins = torch.Generator().manual_seed(self.seed * 1_000_003 + step)  # a resumed run draws the same
         loss, self._tokens = self._loss([self.sources[i] for i in chosen], [self.targets[i] for i in chosen],
-                                        self.label_smoothing, self.teacher_forcing)
+                                        self.label_smoothing, self.teacher_forcing, coins)
         return loss
 
     @torch.no_grad()
