@@ -15,11 +15,16 @@ from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.errors import UserError
 from rnnkit.tasks import (
     classify_commands,
+    classify_run,
     forecast_commands,
+    forecast_run,
+    line_run,
     lines_commands,
     lm_commands,
+    lm_run,
     ngram_commands,
     translate_commands,
+    translate_run,
 )
 from rnnkit.tasks.classifier import ClassifierConfig
 from rnnkit.tasks.forecaster import ForecastConfig
@@ -27,7 +32,7 @@ from rnnkit.tasks.language_model import ModelConfig
 from rnnkit.tasks.line_model import LineConfig
 from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.tasks.ngram_run import NGramConfig
-from rnnkit.tasks.requests import Task
+from rnnkit.tasks.requests import Task, resumed
 from rnnkit.tasks.seq2seq import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
@@ -37,7 +42,7 @@ TASKS: dict[str, Task] = {
     "lm": Task(
         "lm", "a recurrent language model over a stream of characters, words or BPE tokens",
         {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}, lm_commands.train,
-        resume=lm_commands.resume,
+        resume=resumed(lm_run.resume, lm_commands.summary),
         verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz}),
     "lines": Task(
         "lines", "whole lines (names, titles), optionally conditioned on a label",
@@ -45,7 +50,8 @@ TASKS: dict[str, Task] = {
          "labelled": LabelledConfig}, lines_commands.train,
         defaults={"precision": "fp32", "hidden_size": 256, "embedding_size": 64, "dropout": 0.2, "batch_size": 64,
                   "lr": 3e-3, "eval_every": 200, "patience": 20},
-        resume=lines_commands.resume, verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate}),
+        resume=resumed(line_run.resume, lines_commands.summary),
+        verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate}),
     "ngram": Task(
         "ngram", "a count-based n-gram language model on the same split and tokens",
         {"ngram": NGramConfig, "data": DataConfig}, ngram_commands.train, timed=False,
@@ -56,7 +62,7 @@ TASKS: dict[str, Task] = {
          "labelled": LabelledConfig}, classify_commands.train,
         defaults={"precision": "fp32", "hidden_size": 256, "embedding_size": 64, "dropout": 0.3, "batch_size": 64,
                   "lr": 3e-3, "eval_every": 100, "warmup_steps": 50, "patience": 20},
-        resume=classify_commands.resume,
+        resume=resumed(classify_run.resume, classify_commands.summary),
         verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate}),
     "forecast": Task(
         "forecast", "the next values of a CSV series, beside the naive baselines",
@@ -64,7 +70,7 @@ TASKS: dict[str, Task] = {
          "data": DataConfig, "labelled": LabelledConfig}, forecast_commands.train,
         defaults={"precision": "fp32", "hidden_size": 64, "batch_size": 64, "lr": 3e-3, "eval_every": 100,
                   "patience": 20, "warmup_steps": 50},
-        resume=forecast_commands.resume,
+        resume=resumed(forecast_run.resume, forecast_commands.summary),
         verbs={"predict": forecast_commands.predict, "eval": forecast_commands.evaluate}),
     "translate": Task(
         "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
@@ -74,7 +80,7 @@ TASKS: dict[str, Task] = {
         defaults={"precision": "fp32", "cell": "gru", "hidden_size": 256, "embedding_size": 256, "dropout": 0.2,
                   "batch_size": 64, "lr": 2e-3, "eval_every": 500, "patience": 10, "tokenizer": "word",
                   "vocab_size": 15000},
-        resume=translate_commands.resume,
+        resume=resumed(translate_run.resume, translate_commands.summary),
         verbs={"predict": translate_commands.predict, "eval": translate_commands.evaluate},
         report_extras=translate_commands.attention_maps),
 }

@@ -18,12 +18,6 @@ def train(request: TrainRequest) -> int:
     return summary(run, final, request.device)
 
 
-def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
-    from rnnkit.tasks import classify_run
-
-    return summary(*classify_run.resume(run, changes, device, progress), device)
-
-
 def summary(run: Path, final: dict, device: str) -> int:
     from rnnkit.eval.classification import format_report
     from rnnkit.tasks import classify_run

@@ -23,12 +23,6 @@ def train(request: TrainRequest) -> int:
     return summary(run, final, request.device)
 
 
-def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
-    from rnnkit.tasks import forecast_run
-
-    return summary(*forecast_run.resume(run, changes, device, progress), device)
-
-
 def summary(run: Path, final: dict, device: str) -> int:
     print(f"\nstep {final['step']}: validation MAE {final['mae']:.4f}, RMSE {final['rmse']:.4f}; the best MAE, "
           f"{final['best_objective']:.4f}, is in {run / 'model.safetensors'}")

@@ -17,12 +17,6 @@ def train(request: TrainRequest) -> int:
     return summary(run, final, request.device)
 
 
-def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
-    from rnnkit.tasks import line_run
-
-    return summary(*line_run.resume(run, changes, device, progress), device)
-
-
 def summary(run: Path, final: dict, device: str) -> int:
     from rnnkit.tasks import line_run
 

@@ -51,12 +51,6 @@ def train(request: TrainRequest) -> int:
     return summary(run, final, request.device)
 
 
-def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
-    from rnnkit.tasks import lm_run
-
-    return summary(*lm_run.resume(run, changes, device, progress), device)
-
-
 def summary(run: Path, final: dict, device: str) -> int:
     from rnnkit.tasks import lm_run
 

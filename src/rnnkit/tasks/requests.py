@@ -87,6 +87,17 @@ class EvalRequest(Decoding):
     device: str = "auto"
 
 
+Resume = Callable[[Path, dict, str, bool | None], int]
+
+
+def resumed(resume: Callable, summary: Callable[[Path, dict, str], int]) -> Resume:
+    """A ``Task.resume``: a run module's ``resume(run, changes, device, progress) -> (run, final)``,
+    then the task's summary of where it ended."""
+    def resume_and_report(run: Path, changes: dict, device: str, progress: bool | None) -> int:
+        return summary(*resume(run, changes, device, progress), device)
+    return resume_and_report
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
     """One task's row in ``TASKS``."""
@@ -97,7 +108,7 @@ class Task:
     train: Callable[[TrainRequest], int]
     defaults: dict[str, Any] = dataclasses.field(default_factory=dict)  # where this task differs
     timed: bool = True                               # trained to a budget (--minutes/--steps)
-    resume: Callable[[Path, dict, str, bool | None], int] | None = None
+    resume: Resume | None = None
     verbs: dict[str, Callable[[Any], int]] = dataclasses.field(default_factory=dict)
     report_extras: Callable[[Path, Path], list] | None = None  # pictures a training report adds
 

@@ -34,12 +34,6 @@ def train(request: TrainRequest) -> int:
     return summary(run, final, request.device)
 
 
-def resume(run: Path, changes: dict, device: str, progress: bool | None) -> int:
-    from rnnkit.tasks import translate_run
-
-    return summary(*translate_run.resume(run, changes, device, progress), device)
-
-
 def summary(run: Path, final: dict, device: str) -> int:
     print(f"\nstep {final['step']}: validation BLEU {final['bleu']:.2f}, chrF {final['chrf']:.2f} (greedy); "
           f"the best is in {run / 'model.safetensors'}")
