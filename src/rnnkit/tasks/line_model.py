@@ -31,7 +31,7 @@ class LineConfig:
     """What a line model adds to the language model's shape."""
 
     condition_on: str = option("none", "label: generate lines conditioned on their label (data as for "
-                               "--task classify); implies --unit line", CONDITIONS)
+                               "--task classify; --task lines)", CONDITIONS)
     label_size: int = option(16, "width of the label embedding (--condition-on label)")
 
 

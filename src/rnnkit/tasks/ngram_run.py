@@ -41,7 +41,7 @@ class NGramConfig:
     delta: float = option(1.0, "add-delta's delta: 1 is Laplace (--task ngram)")
     discount: float = option(0.0, "a fixed Kneser-Ney or backoff discount (0: estimate from the counts)")
     unit: str = option("stream", "stream: the text is one sequence, as an RNN reads it; line: each line "
-                       "is <s> ... </s> (--task ngram), or one sequence ending in an end token (--task lm)", UNITS)
+                       "is <s> ... </s> (--task ngram; the recurrent model of lines is --task lines)", UNITS)
     arpa: bool = option(False, "also write the model as model.arpa (--task ngram)")
 
     def build(self) -> NGramLM:
