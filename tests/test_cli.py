@@ -161,22 +161,26 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, shakespeare
     assert all(torch.isfinite(t).all() for t in load_file(bad / "last.safetensors").values())
 
 
-def test_interrupt_saves_then_exits(tmp_path, shakespeare_slice):
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_interrupt_saves_then_exits(tmp_path, shakespeare_slice, name, code):
+    import signal
+
     run = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", str(shakespeare_slice), "--out",
                                 str(run), "--minutes", "5", *TINY], stderr=subprocess.PIPE, text=True)
-    import signal
     import time
 
     deadline = time.time() + 60
     while not (run / "trainer_state.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    process.send_signal(getattr(signal, name))
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == code
     assert "checkpoint saved" in err and "--resume" in err
     state = torch.load(run / "trainer_state.pt", weights_only=True)
     assert state["step"] > 10  # saved at the interruption, not only at the first validation
+    assert main(["train", "--resume", str(run), "--steps", str(state["step"] + 3), "--no-progress"]) == 0
 
 
 def test_corpora_lists_the_builtin_corpus():

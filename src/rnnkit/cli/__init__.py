@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Interrupted as err:
         print(f"rnnkit: {err}", file=sys.stderr)
-        return 130
+        return err.exit_code
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130

@@ -61,8 +61,16 @@ class Task(Protocol):
     def load_carried_state(self, state: dict) -> None: ...
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class Interrupted(Exception):
-    """Ctrl-C during training, after the checkpoint was written."""
+    """Ctrl-C, SIGTERM or SIGHUP during training, after the checkpoint was written; the process
+    should exit with ``exit_code`` (128 + the signal, as a shell reports a signal's end)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -89,7 +97,7 @@ class TrainLoop:
         self.saved_step: int | None = None
         self.last_eval: dict = {}
         self.show_progress = show_progress
-        self._stop_requested = False
+        self._stop_signal: int | None = None
         self._last_refresh = 0.0
         self._gnorm = 0.0
 
@@ -120,7 +128,7 @@ class TrainLoop:
         if config.steps <= 0 and config.minutes <= 0:
             raise UserError("no budget: pass --steps N or --minutes M")
         bar = self._progress_bar()
-        previous_handler = _install_sigint(self._request_stop)
+        previous_handlers = _install_stop_handlers(self._request_stop)
         chars_seen, training_time = 0, 0.0
         try:
             while not self._budget_spent() and (stop_at is None or self.step < stop_at):
@@ -135,17 +143,19 @@ class TrainLoop:
                     self._log({"step": self.step, "loss": loss, "lr": self._lr(), "grad_norm": self._gnorm,
                                "elapsed": round(self.elapsed, 3), "chars_per_s": round(rate)})
                 self._update_bar(bar, loss, rate)
-                if self._stop_requested:
+                if self._stop_signal is not None:
                     self._evaluate_and_save()
-                    raise Interrupted(f"interrupted at step {self.step}; checkpoint saved in {self.run}; "
-                                      f"continue with: rnnkit train --resume {self.run}")
+                    how = "interrupted" if self._stop_signal == signal.SIGINT else \
+                        f"stopped by {signal.Signals(self._stop_signal).name}"
+                    raise Interrupted(f"{how} at step {self.step}; checkpoint saved in {self.run}; "
+                                      f"continue with: rnnkit train --resume {self.run}", self._stop_signal)
                 if self.step % config.eval_every == 0 and self._evaluate_and_save():
                     break
             if self.saved_step != self.step:
                 self._evaluate_and_save()
         finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            for signum, previous in previous_handlers.items():
+                signal.signal(signum, previous)
             if bar is not None:
                 bar.close()
         if not self.last_eval:  # resumed with nothing left to do: report where it stands
@@ -217,9 +227,11 @@ class TrainLoop:
                 or (config.minutes > 0 and self.elapsed >= config.minutes * 60))
 
     def _request_stop(self, signum, frame) -> None:
-        if self._stop_requested:  # a second Ctrl-C: stop now
+        """Finish the step, checkpoint, then stop: Ctrl-C, and what schedulers, ``timeout`` and
+        container runtimes send (SIGTERM) or a closed terminal (SIGHUP)."""
+        if self._stop_signal is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        self._stop_requested = True
+        self._stop_signal = signum
 
     def _report(self, scores: dict, improved: bool) -> None:
         """One line per validation, above the progress bar (or alone when there is none)."""
@@ -255,12 +267,15 @@ class TrainLoop:
             self._last_refresh = now
 
 
-def _install_sigint(handler):
-    """Route Ctrl-C to ``handler``; returns the previous handler (None off the main thread)."""
+def _install_stop_handlers(handler) -> dict:
+    """Route ``STOP_SIGNALS`` to ``handler``; returns the previous handlers (none off the main thread)."""
+    previous = {}
     try:
-        return signal.signal(signal.SIGINT, handler)
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
     except ValueError:  # signals can only be caught on the main thread
-        return None
+        pass
+    return previous
 
 
 def _append_jsonl(path: Path, record: dict) -> None:
