@@ -215,3 +215,27 @@ def test_a_vanilla_rnn_gets_its_own_learning_rate_unless_one_is_given(tmp_path, 
         assert main(["train", str(shakespeare_slice), "--cell", "rnn", "--steps", "2", "--out", str(run),
                      *TINY, *extra]) == 0
         assert json.loads((run / "config.json").read_text())["train"]["lr"] == expected
+
+
+def test_a_second_trainer_of_one_run_is_refused_and_a_killed_ones_lock_is_not(tmp_path, shakespeare_slice, capsys):
+    import signal
+
+    from rnnkit.train.checkpoint import run_lock
+
+    run = tmp_path / "run"
+    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "10", "--out", str(run), "--no-progress"]) == 0
+    config_before = (run / "config.json").read_text()
+    with run_lock(run):  # as a live trainer holds it
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "already being trained by process" in err
+        assert (run / "config.json").read_text() == config_before  # nothing written over the live run
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from rnnkit.train.checkpoint import run_lock; "
+                               f"cm = run_lock(Path({str(run)!r})); cm.__enter__(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 0

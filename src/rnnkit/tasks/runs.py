@@ -57,7 +57,8 @@ def resumed_loop(run: Path, model: torch.nn.Module, task: Task, train_config: Tr
     if weights_step != state["step"]:
         raise UserError(f"{run}: {checkpoint.LAST} (step {weights_step}) and {checkpoint.STATE} "
                         f"(step {state['step']}) disagree; the checkpoint is damaged, start a new run")
-    checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
+    with checkpoint.run_lock(run):  # refuse now, before the new budget is written over a live run's
+        checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
     loop = TrainLoop(model, task, train_config, run, show_progress)
     loop.load_state_dict(state)
     print(f"run {run}: resuming at step {loop.step}", file=sys.stderr)

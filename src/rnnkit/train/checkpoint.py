@@ -8,9 +8,11 @@ read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,33 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold the run directory for one training process: a second one gets a one-line error.
+
+    An ``fcntl`` lock belongs to the open file, so the kernel drops it when its process dies,
+    however it dies: a lock left by a killed run never blocks the next one."""
+    handle = open(run / LOCK, "a+")  # noqa: SIM115 - held open for as long as the lock
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(f"{run}: already being trained by process {holder}; wait for it to finish or stop "
+                            "it, then resume") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -123,7 +123,13 @@ class TrainLoop:
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None) -> dict:
-        """Train until the budget, early stopping, ``stop_at`` steps, or Ctrl-C; returns the last scores."""
+        """Train until the budget, early stopping, ``stop_at`` steps, or Ctrl-C; returns the last scores.
+
+        The run directory is locked meanwhile: a second process training it is refused."""
+        with checkpoint.run_lock(self.run):
+            return self._fit(stop_at)
+
+    def _fit(self, stop_at: int | None) -> dict:
         config = self.config
         if config.steps <= 0 and config.minutes <= 0:
             raise UserError("no budget: pass --steps N or --minutes M")
