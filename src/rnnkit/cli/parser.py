@@ -171,7 +171,6 @@ def _add_others(commands) -> None:
                             "each model's (defaults: ngram-vs-rnn 5, translation 3; with --quick 0.15 and 0.1)")
 
 
-
 def add_decoding(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, default=1, help="translator: beam size (1: greedy)")
     parser.add_argument("--alpha", type=float, default=0.0, help="translator: length normalisation, GNMT's "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from rnnkit.cli.parser import DEFAULT_MINUTES
@@ -18,14 +17,12 @@ RESUMABLE_CHANGES = ("steps", "minutes", "patience", "eval_every")
 
 def check_flags(task: Task, args: argparse.Namespace) -> None:
     """A flag that belongs to other tasks only is refused, naming them: it would otherwise be ignored."""
-    own = {f.name for cls in task.sections.values() for f in dataclasses.fields(cls)}
-    for other in TASKS.values():
-        for cls in other.sections.values():
-            for name in set(overrides(cls, args)) - own:
-                owners = [t.name for t in TASKS.values()
-                          if any(name in {f.name for f in dataclasses.fields(c)} for c in t.sections.values())]
-                raise UserError(f"{flag_name(name)} is not a flag of --task {task.name}; it belongs to --task "
-                                f"{' or '.join(owners)}")
+    given = {name for other in TASKS.values() for cls in other.sections.values() for name in overrides(cls, args)}
+    foreign = sorted(given - task.field_names())
+    if foreign:
+        owners = [other.name for other in TASKS.values() if foreign[0] in other.field_names()]
+        raise UserError(f"{flag_name(foreign[0])} is not a flag of --task {task.name}; it belongs to --task "
+                        f"{' or '.join(owners)}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -119,14 +119,15 @@ class Task:
             raise UserError(f"{run}: a {self.name} run has no `{name}` (it offers: {offered})")
         return self.verbs[name]
 
+    def field_names(self) -> set[str]:
+        """Every config field this task's sections have: the flags it reads."""
+        return {f.name for cls in self.sections.values() for f in dataclasses.fields(cls)}
+
     def build_sections(self, values: dict[str, Any]) -> dict[str, Any]:
         """Each section's dataclass from the user's values over this task's defaults."""
-        built = {}
-        for key, cls in self.sections.items():
-            names = {f.name for f in dataclasses.fields(cls)}
-            chosen = {**self.defaults, **values}
-            built[key] = cls(**{k: v for k, v in chosen.items() if k in names})
-        return built
+        chosen = {**self.defaults, **values}
+        return {key: cls(**{f.name: chosen[f.name] for f in dataclasses.fields(cls) if f.name in chosen})
+                for key, cls in self.sections.items()}
 
 
 @dataclasses.dataclass
