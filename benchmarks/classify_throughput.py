@@ -22,9 +22,9 @@ from torch.nn import functional as F
 
 from rnnkit.data.labelled import LabelledConfig, read_examples
 from rnnkit.data.sequences import ShuffledBatches, pad
-from rnnkit.data.tokenizers import CharTokenizer
-from rnnkit.tasks.classifier import Classifier, ClassifierConfig, encode_texts
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.data.tokenizers import CharTokenizer, encode_texts
+from rnnkit.tasks.classify.model import Classifier, ClassifierConfig
+from rnnkit.tasks.sections import ModelConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "names"
 

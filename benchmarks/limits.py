@@ -24,8 +24,9 @@ import torch
 from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.nn.pointwise import compiler_works
 from rnnkit.runtime import keep_freed_memory
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.lm.task import LanguageModelTask
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train.loop import TrainConfig, TrainLoop
 
 VOCAB, BATCH, STEPS = 65, 64, 64

@@ -20,7 +20,8 @@ from torch import nn
 
 from rnnkit.decode.sampling import generate, sample_next
 from rnnkit.runtime import keep_freed_memory
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import ModelConfig
 
 VOCAB, HIDDEN, LAYERS = 65, 512, 2
 

@@ -19,10 +19,9 @@ from pathlib import Path
 from rnnkit.cli import build_parser
 from rnnkit.config import from_args
 from rnnkit.runtime import keep_freed_memory
-from rnnkit.tasks import lm_run
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.lm_commands import LONG_RUN_DROPOUT, LONG_RUN_MINUTES
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.lm import run as lm_run
+from rnnkit.tasks.lm.commands import LONG_RUN_DROPOUT, LONG_RUN_MINUTES
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train.loop import TrainConfig
 
 TARGETS = {1.0: 1.62, 10.0: 1.40}

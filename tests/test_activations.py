@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import ModelConfig
 from rnnkit.viz.activations import activations
 
 

@@ -16,8 +16,8 @@ from rnnkit.data.sequences import ShuffledBatches, pad
 from rnnkit.eval.classification import classification_scores
 from rnnkit.nn import FusedRecurrent, Recurrent
 from rnnkit.nn.pooling import pool
-from rnnkit.tasks.classifier import Classifier, ClassifierConfig
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.classify.model import Classifier, ClassifierConfig
+from rnnkit.tasks.sections import ModelConfig
 
 TINY = ["--hidden-size", "24", "--embedding-size", "12", "--batch-size", "16", "--eval-every", "20",
         "--warmup-steps", "5", "--progress"]
@@ -126,7 +126,7 @@ def test_each_epoch_visits_every_example_once_in_length_sorted_batches():
 
 
 def train_accuracy(run, examples, weights: str = "model.safetensors") -> float:
-    from rnnkit.tasks import classify_run
+    from rnnkit.tasks.classify import run as classify_run
 
     loaded = classify_run.load_classifier(run, weights=weights)
     return classify_run.evaluate(loaded, examples, "train")["accuracy"]
@@ -233,7 +233,7 @@ def test_bad_classification_inputs_give_one_line_and_exit_code_2(tmp_path, class
 
 
 def test_class_weights_give_each_class_the_same_total_weight():
-    from rnnkit.tasks.classify_task import inverse_frequency_weights
+    from rnnkit.tasks.classify.task import inverse_frequency_weights
 
     labels = np.array([0, 0, 0, 1, 2, 2])
     weights = inverse_frequency_weights(labels, 4).numpy()  # class 3 has no examples: weight 0

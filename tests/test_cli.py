@@ -84,9 +84,8 @@ def test_resume_continues_exactly(tmp_path, shakespeare_slice):
 def test_resume_exact_with_the_cosine_schedule(tmp_path, shakespeare_slice):
     from rnnkit.cli import build_parser
     from rnnkit.config import from_args
-    from rnnkit.tasks import lm_run
-    from rnnkit.tasks.language_model import ModelConfig
-    from rnnkit.tasks.lm_task import DataConfig
+    from rnnkit.tasks.lm import run as lm_run
+    from rnnkit.tasks.sections import DataConfig, ModelConfig
     from rnnkit.train.loop import TrainConfig
 
     args = build_parser().parse_args(["train", *TINY, "--dropout", "0.1", "--steps", "16"])

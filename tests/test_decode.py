@@ -3,7 +3,8 @@
 import torch
 
 from rnnkit.decode.sampling import filter_logits, generate, sample_next
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import ModelConfig
 
 
 def test_temperature_zero_is_argmax():

@@ -22,8 +22,8 @@ from rnnkit.eval.forecast import (
     persistence,
     seasonal_naive,
 )
-from rnnkit.tasks import forecast_run
-from rnnkit.tasks.forecaster import window_origins, windows
+from rnnkit.tasks.forecast import run as forecast_run
+from rnnkit.tasks.forecast.model import window_origins, windows
 
 TINY = ["--hidden-size", "16", "--batch-size", "32", "--eval-every", "50", "--warmup-steps", "5", "--progress"]
 
@@ -160,8 +160,8 @@ def test_windows_slice_the_rows_before_each_origin():
 
 
 def test_recursive_forecasts_feed_each_prediction_back_as_the_next_input():
-    from rnnkit.tasks.forecaster import ForecastConfig, Forecaster, forecast_windows
-    from rnnkit.tasks.language_model import ModelConfig
+    from rnnkit.tasks.forecast.model import ForecastConfig, Forecaster, forecast_windows
+    from rnnkit.tasks.sections import ModelConfig
 
     torch.manual_seed(0)
     model = Forecaster(1, 1, ModelConfig(cell="gru", hidden_size=8, num_layers=2)).eval()

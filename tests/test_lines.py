@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 
 from rnnkit.cli import main
 from rnnkit.decode.sampling import generate_lines
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.line_model import LineConfig, LineModel
-from rnnkit.tasks.line_task import IGNORE, line_batch
+from rnnkit.tasks.lines.model import LineConfig, LineModel
+from rnnkit.tasks.lines.task import IGNORE, line_batch
+from rnnkit.tasks.sections import ModelConfig
 
 TINY = ["--hidden-size", "32", "--embedding-size", "16", "--batch-size", "16", "--eval-every", "25",
         "--warmup-steps", "5", "--progress"]

@@ -9,8 +9,9 @@ import torch
 from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.lm.task import LanguageModelTask
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 
 
 def test_fused_and_unrolled_language_models_share_weights_and_outputs():

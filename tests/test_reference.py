@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rnnkit.reference import model_forward_backward, numerical_gradient, relative_error
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import ModelConfig
 
 CASES = [("rnn", "tanh", "after"), ("rnn", "relu", "after"), ("lstm", "tanh", "after"),
          ("gru", "tanh", "after"), ("gru", "tanh", "before")]
@@ -101,7 +102,7 @@ def test_numpy_trainer_lowers_the_loss_and_its_run_samples(tmp_path, shakespeare
     assert main([*args[:-2], "--steps", "1", "--eval-every", "50"]) == 0
     untrained = json.loads((run / "config.json").read_text())
     assert untrained["trainer"] == "numpy"
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     before = lm_run.evaluate(lm_run.load_run(run), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
     trained = tmp_path / "numpy2"

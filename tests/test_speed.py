@@ -14,8 +14,9 @@ from rnnkit.nn import CompiledRecurrent, FusedRecurrent, Recurrent
 from rnnkit.nn import backends as backend_choice
 from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.nn.pointwise import compiler_works
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.lm.task import LanguageModelTask
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import precision
 from rnnkit.train.loop import TrainConfig, TrainLoop
 
@@ -165,7 +166,7 @@ def test_auto_precision_is_recorded_in_the_run(monkeypatch, tmp_path, shakespear
 @pytest.mark.parametrize("trained", ["fp32", "bf16"])
 def test_a_run_evaluates_and_samples_in_either_precision(tmp_path, shakespeare_slice, trained):
     from rnnkit.cli import main
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     run = tmp_path / "run"
     assert main(["train", str(shakespeare_slice), *TINY, "--steps", "30", "--precision", trained,
@@ -282,7 +283,7 @@ def test_no_cache_times_again_and_cache_commands_show_and_clear(monkeypatch, tmp
 
 def test_compiled_backend_trains_a_language_model_end_to_end(tmp_path, shakespeare_slice):
     from rnnkit.cli import main
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     run = tmp_path / "run"
     assert main(["train", str(shakespeare_slice), *TINY, "--steps", "20", "--backend", "compiled",

@@ -19,9 +19,9 @@ from rnnkit.data.sequences import pad
 from rnnkit.decode.beam import beam_search, greedy
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
 from rnnkit.nn.attention import AdditiveAttention, MultiplicativeAttention
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.seq2seq import BOS, CONDITIONING, EOS, Seq2Seq, Seq2SeqConfig, reorder_state, reverse_within
-from rnnkit.tasks.translation import Decoding, target_batch, translate_ids
+from rnnkit.tasks.sections import ModelConfig
+from rnnkit.tasks.translate.decoding import Decoding, target_batch, translate_ids
+from rnnkit.tasks.translate.model import BOS, CONDITIONING, EOS, Seq2Seq, Seq2SeqConfig, reorder_state, reverse_within
 
 SMALL = ["--hidden-size", "32", "--embedding-size", "16", "--batch-size", "16", "--warmup-steps", "5",
          "--dropout", "0", "--no-progress"]
@@ -140,8 +140,8 @@ def test_beam_one_is_greedy_and_every_score_is_the_models_own_log_probability(at
 
 
 def test_wider_beams_never_score_worse_on_a_half_trained_model(tmp_path):
-    from rnnkit.tasks import translate_run
     from rnnkit.tasks.runs import read_split
+    from rnnkit.tasks.translate import run as translate_run
 
     run = learn(tmp_path, "reverse", steps=100)  # unsure enough that greedy is often not the best
     loaded = translate_run.load_translator(run)
@@ -207,8 +207,8 @@ def reversal_run(tmp_path_factory):
 
 @pytest.mark.parametrize("task", ["copy", "reverse"])
 def test_attention_learns_copying_and_reversing_in_seconds(tmp_path, reversal_run, task):
-    from rnnkit.tasks import translate_run
     from rnnkit.tasks.runs import read_split
+    from rnnkit.tasks.translate import run as translate_run
 
     run = reversal_run if task == "reverse" else learn(tmp_path, task)
     loaded = translate_run.load_translator(run)

@@ -12,9 +12,10 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.data.tokenizers import CharTokenizer
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_run import LoadedRun
-from rnnkit.tasks.viz_run import choose_neurons, read_model, token_features
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.lm.reading import choose_neurons, read_model, token_features
+from rnnkit.tasks.lm.run import LoadedRun
+from rnnkit.tasks.sections import ModelConfig
 from rnnkit.viz import gates as gates_module
 from rnnkit.viz.activations import activations
 from rnnkit.viz.features import text_features
@@ -152,7 +153,7 @@ def test_a_vanilla_rnn_has_no_gate_statistics():
 
 
 def test_a_page_that_cannot_hold_every_neuron_keeps_the_finders_picks():
-    from rnnkit.tasks.viz_run import Reading
+    from rnnkit.tasks.lm.reading import Reading
     from rnnkit.viz.finder import Match
 
     rng = np.random.default_rng(0)

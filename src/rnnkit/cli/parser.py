@@ -11,13 +11,12 @@ from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks import TASKS
-from rnnkit.tasks.classifier import ClassifierConfig
-from rnnkit.tasks.forecaster import ForecastConfig
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.line_model import LineConfig
-from rnnkit.tasks.lm_task import DataConfig
-from rnnkit.tasks.ngram_run import NGramConfig
-from rnnkit.tasks.seq2seq import Seq2SeqConfig
+from rnnkit.tasks.classify.model import ClassifierConfig
+from rnnkit.tasks.forecast.model import ForecastConfig
+from rnnkit.tasks.lines.model import LineConfig
+from rnnkit.tasks.ngram.run import NGramConfig
+from rnnkit.tasks.sections import DataConfig, ModelConfig
+from rnnkit.tasks.translate.model import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
 DEFAULT_MINUTES = 5.0

@@ -110,3 +110,9 @@ def read_corpus(sources: list[str], encoding: str = "utf-8", max_chars: int | No
             texts.append(read_text_file(path, encoding))
     text = "".join(texts)
     return text if max_chars is None else text[:max_chars]
+
+
+def read_lines_given(texts: list[str], file: Path | None) -> list[str]:
+    """The texts given as arguments, then every non-blank line of ``file``."""
+    extra = [line.strip() for line in read_text_file(file).splitlines() if line.strip()] if file else []
+    return list(texts) + extra

@@ -218,3 +218,10 @@ def tokenizer_from_dict(data: dict) -> Tokenizer:
 
         return BPETokenizer(HFTokenizer.from_str(json.dumps(data["tokenizer"])))
     raise ValueError(f"unknown tokenizer kind {kind!r}")
+
+
+def encode_texts(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """Token ids per text. Word and BPE tokens carry their leading space, so every text gets one:
+    a sentence's first word is then the same token as the word anywhere else."""
+    prefix = "" if tokenizer.kind == "char" else " "
+    return [tokenizer.encode(prefix + text) for text in texts]

@@ -19,7 +19,8 @@ from rnnkit.data.corpora import read_corpus
 from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.experiments.report import format_table, save
 from rnnkit.nn import detach_state
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import ModelConfig
 
 
 def train(ids: np.ndarray, vocab: int, clip: float, steps: int, lr: float, seed: int) -> list[float]:

@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 
 from rnnkit.experiments.report import format_table, save
-from rnnkit.tasks import lm_run
-from rnnkit.tasks.language_model import CELL_LEARNING_RATE, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.lm import run as lm_run
+from rnnkit.tasks.sections import CELL_LEARNING_RATE, DataConfig, ModelConfig
 from rnnkit.train.loop import TrainConfig
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}

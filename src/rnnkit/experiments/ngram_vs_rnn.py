@@ -54,9 +54,8 @@ def run(data: list[str], out: Path, quick: bool, minutes: float | None = None) -
 
 
 def train_rnn(data: list[str], minutes: float, quick: bool) -> dict:
-    from rnnkit.tasks import lm_run
-    from rnnkit.tasks.language_model import ModelConfig
-    from rnnkit.tasks.lm_task import DataConfig
+    from rnnkit.tasks.lm import run as lm_run
+    from rnnkit.tasks.sections import DataConfig, ModelConfig
     from rnnkit.train.loop import TrainConfig
 
     model = ModelConfig(hidden_size=128) if quick else ModelConfig(dropout=0.25 if minutes > 5 else 0.0)

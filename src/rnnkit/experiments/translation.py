@@ -24,8 +24,8 @@ BEAMS = (1, 2, 5, 12)
 
 
 def run(data: list[str], out: Path, quick: bool, minutes: float | None = None, reverse_pairs: bool = False) -> dict:
-    from rnnkit.tasks import translate_run
     from rnnkit.tasks.runs import read_split
+    from rnnkit.tasks.translate import run as translate_run
 
     minutes = minutes if minutes is not None else (0.1 if quick else 3.0)
     test_size = 200 if quick else 1000
@@ -72,7 +72,7 @@ def _sample(pairs: list, size: int) -> list:
 
 
 def _decoding(beam: int):
-    from rnnkit.tasks.translation import Decoding
+    from rnnkit.tasks.translate.decoding import Decoding
 
     return Decoding(beam=beam)
 
@@ -80,10 +80,9 @@ def _decoding(beam: int):
 def _train(data: list[str], attention: str, reverse: bool, minutes: float, quick: bool, reverse_pairs: bool,
            out: Path) -> tuple[Path, dict]:
     from rnnkit.data.pairs import PairsConfig
-    from rnnkit.tasks import translate_run
-    from rnnkit.tasks.language_model import ModelConfig
-    from rnnkit.tasks.lm_task import DataConfig
-    from rnnkit.tasks.seq2seq import Seq2SeqConfig
+    from rnnkit.tasks.sections import DataConfig, ModelConfig
+    from rnnkit.tasks.translate import run as translate_run
+    from rnnkit.tasks.translate.model import Seq2SeqConfig
     from rnnkit.train.loop import TrainConfig
 
     size = 64 if quick else 256

@@ -17,9 +17,9 @@ from torch.nn import functional as F
 
 from rnnkit.data.corpora import read_corpus
 from rnnkit.experiments.report import format_table, save
-from rnnkit.tasks import lm_run
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.lm import run as lm_run
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train.loop import TrainConfig
 
 CELLS = ("rnn", "lstm", "gru")

@@ -13,27 +13,24 @@ from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.errors import UserError
-from rnnkit.tasks import (
-    classify_commands,
-    classify_run,
-    forecast_commands,
-    forecast_run,
-    line_run,
-    lines_commands,
-    lm_commands,
-    lm_run,
-    ngram_commands,
-    translate_commands,
-    translate_run,
-)
-from rnnkit.tasks.classifier import ClassifierConfig
-from rnnkit.tasks.forecaster import ForecastConfig
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.line_model import LineConfig
-from rnnkit.tasks.lm_task import DataConfig
-from rnnkit.tasks.ngram_run import NGramConfig
+from rnnkit.tasks.classify import commands as classify_commands
+from rnnkit.tasks.classify import run as classify_run
+from rnnkit.tasks.classify.model import ClassifierConfig
+from rnnkit.tasks.forecast import commands as forecast_commands
+from rnnkit.tasks.forecast import run as forecast_run
+from rnnkit.tasks.forecast.model import ForecastConfig
+from rnnkit.tasks.lines import commands as lines_commands
+from rnnkit.tasks.lines import run as line_run
+from rnnkit.tasks.lines.model import LineConfig
+from rnnkit.tasks.lm import commands as lm_commands
+from rnnkit.tasks.lm import run as lm_run
+from rnnkit.tasks.ngram import commands as ngram_commands
+from rnnkit.tasks.ngram.run import NGramConfig
 from rnnkit.tasks.requests import Task, resumed
-from rnnkit.tasks.seq2seq import Seq2SeqConfig
+from rnnkit.tasks.sections import DataConfig, ModelConfig
+from rnnkit.tasks.translate import commands as translate_commands
+from rnnkit.tasks.translate import run as translate_run
+from rnnkit.tasks.translate.model import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
 # bf16's parity with fp32 was measured for language models; the other tasks keep fp32 unless asked.

@@ -9,7 +9,7 @@ from rnnkit.tasks.requests import EvalRequest, SampleRequest, TrainRequest
 
 
 def train(request: TrainRequest) -> int:
-    from rnnkit.tasks import line_run
+    from rnnkit.tasks.lines import run as line_run
 
     s = request.sections
     run, final = line_run.train(request.data, s["model"], s["line"], s["train"], s["data"], s["labelled"],
@@ -18,7 +18,7 @@ def train(request: TrainRequest) -> int:
 
 
 def summary(run: Path, final: dict, device: str) -> int:
-    from rnnkit.tasks import line_run
+    from rnnkit.tasks.lines import run as line_run
 
     loaded = line_run.load_lines(run, device)
     print(f"\nstep {final['step']}: validation {final['nats_per_token']:.4f} nats per token, end of line included "
@@ -31,7 +31,7 @@ def summary(run: Path, final: dict, device: str) -> int:
 
 
 def sample(request: SampleRequest) -> int:
-    from rnnkit.tasks import line_run
+    from rnnkit.tasks.lines import run as line_run
 
     loaded = line_run.load_lines(request.run, request.device)
     lines = line_run.sample(loaded, request.num, request.label, request.prime, request.length, request.temperature,
@@ -52,7 +52,7 @@ def sample(request: SampleRequest) -> int:
 
 
 def evaluate(request: EvalRequest) -> int:
-    from rnnkit.tasks import line_run
+    from rnnkit.tasks.lines import run as line_run
     from rnnkit.tasks.runs import read_split
 
     loaded = line_run.load_lines(request.run, request.device)

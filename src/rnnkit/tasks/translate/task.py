@@ -10,8 +10,15 @@ from rnnkit.data.pairs import Pair
 from rnnkit.data.sequences import ShuffledBatches, pad
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.eval.bleu import corpus_scores
-from rnnkit.tasks.seq2seq import PAD, Seq2Seq
-from rnnkit.tasks.translation import Decoding, decode_target, encode_source, encode_target, target_batch, translate_ids
+from rnnkit.tasks.translate.decoding import (
+    Decoding,
+    decode_target,
+    encode_source,
+    encode_target,
+    target_batch,
+    translate_ids,
+)
+from rnnkit.tasks.translate.model import PAD, Seq2Seq
 from rnnkit.train.precision import autocast
 
 SHOWN_EXAMPLES = 4

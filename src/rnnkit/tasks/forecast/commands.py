@@ -13,7 +13,7 @@ from rnnkit.tasks.requests import EvalRequest, PredictRequest, TrainRequest
 
 
 def train(request: TrainRequest) -> int:
-    from rnnkit.tasks import forecast_run
+    from rnnkit.tasks.forecast import run as forecast_run
 
     if len(request.data) != 1:
         raise UserError("--task forecast reads one CSV file; pass exactly one")
@@ -30,7 +30,7 @@ def summary(run: Path, final: dict, device: str) -> int:
 
 
 def evaluate(args: EvalRequest) -> int:
-    from rnnkit.tasks import forecast_run
+    from rnnkit.tasks.forecast import run as forecast_run
     from rnnkit.viz.forecast import plot_forecast
 
     loaded = forecast_run.load_forecaster(args.run, args.device)
@@ -57,7 +57,7 @@ def evaluate(args: EvalRequest) -> int:
 
 
 def predict(args: PredictRequest) -> int:
-    from rnnkit.tasks import forecast_run
+    from rnnkit.tasks.forecast import run as forecast_run
 
     loaded = forecast_run.load_forecaster(args.run, args.device)
     if args.stream:

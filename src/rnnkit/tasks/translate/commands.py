@@ -11,11 +11,11 @@ from rnnkit.tasks.requests import Decoding, EvalRequest, PredictRequest, TrainRe
 
 if TYPE_CHECKING:
     from rnnkit.decode.beam import Hypothesis
-    from rnnkit.tasks.translate_run import LoadedTranslator
+    from rnnkit.tasks.translate.run import LoadedTranslator
 
 
 def decoding_of(args: Decoding):
-    from rnnkit.tasks.translation import Decoding
+    from rnnkit.tasks.translate.decoding import Decoding
 
     if args.beam < 1 or args.n_best < 1 or args.n_best > args.beam or args.max_length < 0:
         raise UserError("--beam needs 1 or more, --n-best between 1 and --beam, --max-length 0 or more")
@@ -24,7 +24,7 @@ def decoding_of(args: Decoding):
 
 def train(request: TrainRequest) -> int:
     """``--target`` is the series' flag too: for a translator it names the file of target sentences."""
-    from rnnkit.tasks import translate_run
+    from rnnkit.tasks.translate import run as translate_run
 
     s = request.sections
     run, final = translate_run.train(
@@ -45,11 +45,11 @@ def summary(run: Path, final: dict, device: str) -> int:
 
 
 def predict(args: PredictRequest) -> int:
-    from rnnkit.tasks import translate_run
-    from rnnkit.tasks.classify_commands import read_texts
+    from rnnkit.data.corpora import read_lines_given
+    from rnnkit.tasks.translate import run as translate_run
 
     loaded = translate_run.load_translator(args.run, args.device)
-    sentences = read_texts(args.texts, args.file)
+    sentences = read_lines_given(args.texts, args.file)
     results = translate_run.translate(loaded, sentences, decoding_of(args))
     for sentence, found in zip(sentences, results, strict=True):
         if args.json:
@@ -72,7 +72,7 @@ def predict(args: PredictRequest) -> int:
 def draw_attention(loaded: LoadedTranslator, sentence: str, found: tuple[str, Hypothesis], path: Path) -> None:
     """The best translation's attention over the source, tokens on both axes."""
     from rnnkit.data.pairs import clean
-    from rnnkit.tasks.seq2seq import SPECIALS
+    from rnnkit.tasks.translate.model import SPECIALS
     from rnnkit.viz.attention import plot_attention
 
     text, best = found
@@ -85,9 +85,9 @@ def draw_attention(loaded: LoadedTranslator, sentence: str, found: tuple[str, Hy
 
 def attention_maps(run: Path, folder: Path, count: int = 3) -> list[tuple[str, Path]]:
     """Attention maps of the first validation sentences, for the training report (none without attention)."""
-    from rnnkit.tasks import translate_run
     from rnnkit.tasks.runs import read_split
-    from rnnkit.tasks.translation import Decoding
+    from rnnkit.tasks.translate import run as translate_run
+    from rnnkit.tasks.translate.decoding import Decoding
 
     loaded = translate_run.load_translator(run)
     if loaded.model.attention is None:
@@ -103,8 +103,8 @@ def attention_maps(run: Path, folder: Path, count: int = 3) -> list[tuple[str, P
 
 
 def evaluate(args: EvalRequest) -> int:
-    from rnnkit.tasks import translate_run
     from rnnkit.tasks.runs import read_split
+    from rnnkit.tasks.translate import run as translate_run
 
     loaded = translate_run.load_translator(args.run, args.device)
     if args.data or args.source or args.target:

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from rnnkit.data.sequences import ShuffledBatches
 from rnnkit.data.timeseries import day_of_year_features
 from rnnkit.eval.forecast import forecast_errors
-from rnnkit.tasks.forecaster import ForecastConfig, Forecaster, Scaling, forecast_windows, windows
+from rnnkit.tasks.forecast.model import ForecastConfig, Forecaster, Scaling, forecast_windows, windows
 
 
 class SeriesView:

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from rnnkit.config import option
 from rnnkit.data.batching import StreamBatches
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.decode.sampling import generate
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.nn import detach_state, map_state
-from rnnkit.tasks.language_model import LanguageModel
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import DataConfig
 from rnnkit.train.precision import autocast
-
-
-@dataclass
-class DataConfig:
-    """What the model reads and how it is cut into batches."""
-
-    tokenizer: str = option("char", "token unit", ("char", "word", "bpe"))
-    vocab_size: int = option(2000, "vocabulary size for word and BPE tokens")
-    val_fraction: float = option(0.1, "the last fraction of the text held out for validation")
-    encoding: str = option("utf-8", "text encoding of the data files")
-    max_chars: int = option(0, "read at most this many characters (0: all; built-in corpora: 3,000,000)")
-    batch_size: int = option(16, "parallel streams per batch (B)")
-    seq_len: int = option(64, "time steps per chunk for truncated BPTT (T)")
-    eval_streams: int = option(16, "parallel streams when scoring validation text")
-    state_reset: float = option(0.02, "chance per stream and chunk that its carried state restarts from "
-                                "zero, so the model also learns to start cold (0: only at each epoch)")
 
 
 class LanguageModelTask:

@@ -16,7 +16,7 @@ import torch
 
 from rnnkit.data.corpora import read_corpus
 from rnnkit.errors import UserError
-from rnnkit.tasks.lm_run import LoadedRun
+from rnnkit.tasks.lm.run import LoadedRun
 from rnnkit.viz.activations import activations, neuron_name
 from rnnkit.viz.features import FEATURES, text_features
 from rnnkit.viz.finder import Match, find_neurons

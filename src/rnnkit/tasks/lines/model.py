@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from rnnkit.config import option
 from rnnkit.nn import State, Stepper
 from rnnkit.nn.config import recurrent_layers
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.sections import ModelConfig
 
 CONDITIONS = ("none", "label")
 

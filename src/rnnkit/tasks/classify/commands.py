@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rnnkit.data.corpora import read_lines_given
 from rnnkit.errors import UserError
 from rnnkit.tasks.requests import EvalRequest, PredictRequest, TrainRequest
 
 
 def train(request: TrainRequest) -> int:
-    from rnnkit.tasks import classify_run
+    from rnnkit.tasks.classify import run as classify_run
 
     s = request.sections
     run, final = classify_run.train(request.data, s["model"], s["classifier"], s["train"], s["data"], s["labelled"],
@@ -20,7 +21,7 @@ def train(request: TrainRequest) -> int:
 
 def summary(run: Path, final: dict, device: str) -> int:
     from rnnkit.eval.classification import format_report
-    from rnnkit.tasks import classify_run
+    from rnnkit.tasks.classify import run as classify_run
 
     print(f"\nstep {final['step']}: validation accuracy {final['accuracy']:.4f}, macro-F1 {final['macro_f1']:.4f}; "
           f"best weights in {run / 'model.safetensors'}")
@@ -29,21 +30,13 @@ def summary(run: Path, final: dict, device: str) -> int:
     return 0
 
 
-def read_texts(texts: list[str], file: Path | None) -> list[str]:
-    """The texts given as arguments, then every non-blank line of ``file``."""
-    from rnnkit.data.corpora import read_text_file
-
-    extra = [line.strip() for line in read_text_file(file).splitlines() if line.strip()] if file else []
-    return list(texts) + extra
-
-
 def predict(request: PredictRequest) -> int:
-    from rnnkit.tasks import classify_run
+    from rnnkit.tasks.classify import run as classify_run
 
     if request.stream or request.data:
         raise UserError(f"--stream and --data are for forecasters; {request.run} is not one")
     loaded = classify_run.load_classifier(request.run, request.device)
-    texts = read_texts(request.texts, request.file)
+    texts = read_lines_given(request.texts, request.file)
     for text, top in zip(texts, classify_run.predict(loaded, texts, request.top_k), strict=True):
         if request.json:
             print(json.dumps({"text": text, "labels": [{"label": y, "probability": round(p, 6)} for y, p in top]},
@@ -55,7 +48,7 @@ def predict(request: PredictRequest) -> int:
 
 def evaluate(request: EvalRequest) -> int:
     from rnnkit.eval.classification import format_report
-    from rnnkit.tasks import classify_run
+    from rnnkit.tasks.classify import run as classify_run
     from rnnkit.tasks.runs import read_split
 
     loaded = classify_run.load_classifier(request.run, request.device)

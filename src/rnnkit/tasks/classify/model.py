@@ -15,10 +15,9 @@ from torch import Tensor, nn
 
 from rnnkit.config import option
 from rnnkit.data.sequences import pad
-from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.nn.config import recurrent_layers
 from rnnkit.nn.pooling import POOLINGS, pool
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.sections import ModelConfig
 from rnnkit.train.precision import autocast
 
 
@@ -52,13 +51,6 @@ class Classifier(nn.Module):
         out, _ = self.recurrent(x, None, lengths)                   # (B, T, D*H), zero past each length
         pooled = pool(out, lengths, self.pooling, self.recurrent.directions)  # (B, D*H)
         return self.head(self.dropout(pooled))                      # (B, C)
-
-
-def encode_texts(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
-    """Token ids per text. Word and BPE tokens carry their leading space, so every text gets one:
-    a sentence's first word is then the same token as the word anywhere else."""
-    prefix = "" if tokenizer.kind == "char" else " "
-    return [tokenizer.encode(prefix + text) for text in texts]
 
 
 @torch.no_grad()

@@ -21,10 +21,10 @@ from rnnkit.data.batching import StreamBatches
 from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_run import prepare_data, write_run_header
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.lm.run import prepare_data, write_run_header
 from rnnkit.tasks.runs import new_run_dir
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rnnkit.tasks.lm_commands import print_samples, print_scores
+from rnnkit.tasks.lm.commands import print_samples, print_scores
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, TrainRequest
 
 
 def train(request: TrainRequest) -> int:
-    from rnnkit.tasks import ngram_run
+    from rnnkit.tasks.ngram import run as ngram_run
 
     run, result = ngram_run.train(request.data, request.sections["ngram"], request.sections["data"], request.out)
     print(f"validation {result['bits_per_char']:.3f} bits per character ({result['nats_per_char']:.3f} nats), "
@@ -18,14 +18,14 @@ def train(request: TrainRequest) -> int:
 
 
 def sample(request: SampleRequest) -> int:
-    from rnnkit.tasks import ngram_run
+    from rnnkit.tasks.ngram import run as ngram_run
 
     return print_samples(request, ngram_run.load(request.run), ngram_run.sample)
 
 
 def evaluate(request: EvalRequest) -> int:
     from rnnkit.errors import UserError
-    from rnnkit.tasks import ngram_run
+    from rnnkit.tasks.ngram import run as ngram_run
 
     if not request.data:
         raise UserError("eval: pass the text to score after the run directory")

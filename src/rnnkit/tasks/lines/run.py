@@ -16,16 +16,14 @@ import torch
 
 from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
-from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, normalize, tokenizer_from_dict
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.classifier import encode_texts
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.line_model import LineConfig, LineModel
-from rnnkit.tasks.line_task import LineTask, line_nats
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.lines.model import LineConfig, LineModel
+from rnnkit.tasks.lines.task import LineTask, line_nats
 from rnnkit.tasks.runs import read_split, reopen, resolve_device, resumed_loop, start_split_run
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import autocast, resolve_precision

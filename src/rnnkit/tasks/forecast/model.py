@@ -19,7 +19,7 @@ from rnnkit.config import option
 from rnnkit.data.timeseries import day_of_year_features
 from rnnkit.nn import State
 from rnnkit.nn.config import recurrent_layers
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.sections import ModelConfig
 
 STRATEGIES = ("direct", "recursive")
 

@@ -20,9 +20,10 @@ from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
-from rnnkit.tasks.language_model import LanguageModel, ModelConfig
-from rnnkit.tasks.lm_task import DataConfig, LanguageModelTask
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.lm.task import LanguageModelTask
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import autocast, resolve_precision

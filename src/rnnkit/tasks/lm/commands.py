@@ -20,7 +20,7 @@ def budget_defaults(request: TrainRequest) -> list[str]:
 
     A vanilla RNN trains at its own learning rate (``CELL_LEARNING_RATE``), and a budget over
     ``LONG_RUN_MINUTES`` gets ``LONG_RUN_DROPOUT``; a flag the user gave always wins."""
-    from rnnkit.tasks.language_model import CELL_LEARNING_RATE
+    from rnnkit.tasks.sections import CELL_LEARNING_RATE
 
     model, train = request.sections["model"], request.sections["train"]
     notes = []
@@ -36,13 +36,13 @@ def budget_defaults(request: TrainRequest) -> list[str]:
 
 def train(request: TrainRequest) -> int:
     """A new language-model run; ``--backend numpy`` trains it with the NumPy reference instead."""
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     for note in budget_defaults(request):
         print(note, file=sys.stderr)
     model, train_config, data = (request.sections[k] for k in ("model", "train", "data"))
     if model.backend == "numpy":
-        from rnnkit.tasks.numpy_lm import train_numpy
+        from rnnkit.tasks.lm.numpy_trainer import train_numpy
 
         run, final = train_numpy(request.data, model, train_config, data, request.out)
     else:
@@ -52,7 +52,7 @@ def train(request: TrainRequest) -> int:
 
 
 def summary(run: Path, final: dict, device: str) -> int:
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     loaded = lm_run.load_run(run, device)
     print(f"\nstep {final['step']}: validation {final['bits_per_char']:.3f} bits per character "
@@ -77,14 +77,14 @@ def print_samples(request: SampleRequest, loaded, sample) -> int:
 
 
 def sample(request: SampleRequest) -> int:
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     loaded = lm_run.load_run(request.run, request.device)
     return print_samples(request, loaded, lambda *a: lm_run.sample(*a, precision=request.precision))
 
 
 def evaluate(request: EvalRequest) -> int:
-    from rnnkit.tasks import lm_run
+    from rnnkit.tasks.lm import run as lm_run
 
     if not request.data:
         raise UserError("eval: pass the text to score after the run directory")
@@ -112,7 +112,8 @@ def print_scores(request: EvalRequest, result: dict, tokenizer: str) -> int:
 
 def viz(request: VizRequest) -> int:
     """The neuron page, and with ``find`` the neuron finder's table; gate saturation for gated cells."""
-    from rnnkit.tasks import lm_run, viz_run
+    from rnnkit.tasks.lm import reading as viz_run
+    from rnnkit.tasks.lm import run as lm_run
     from rnnkit.viz.features import FEATURES
     from rnnkit.viz.finder import format_matches
     from rnnkit.viz.gates import format_saturation

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from rnnkit.data.sequences import ShuffledBatches, pad
 from rnnkit.eval.classification import classification_scores
-from rnnkit.tasks.classifier import Classifier, predict_logits
+from rnnkit.tasks.classify.model import Classifier, predict_logits
 from rnnkit.train.precision import autocast
 
 SHOWN_EXAMPLES = 6

@@ -10,7 +10,7 @@ from rnnkit.data.sequences import ShuffledBatches, pad
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.line_model import LineModel
+from rnnkit.tasks.lines.model import LineModel
 from rnnkit.train.precision import autocast
 
 IGNORE = -100  # cross_entropy's ignore_index: padding is never scored

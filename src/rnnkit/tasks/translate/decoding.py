@@ -14,7 +14,7 @@ import torch
 from rnnkit.data.sequences import pad
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.decode.beam import Hypothesis, beam_search, greedy
-from rnnkit.tasks.seq2seq import BOS, EOS, SPECIALS, Seq2Seq, reorder_state
+from rnnkit.tasks.translate.model import BOS, EOS, SPECIALS, Seq2Seq, reorder_state
 from rnnkit.train.precision import autocast
 
 

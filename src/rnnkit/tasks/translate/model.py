@@ -27,7 +27,7 @@ from rnnkit.nn import State
 from rnnkit.nn.attention import make_attention
 from rnnkit.nn.config import recurrent_layers
 from rnnkit.nn.state import map_state
-from rnnkit.tasks.language_model import ModelConfig
+from rnnkit.tasks.sections import ModelConfig
 
 PAD, BOS, EOS, SPECIALS = 0, 1, 2, 3
 CONDITIONING = ("none", "fixed", "bahdanau", "dot", "general")

@@ -20,12 +20,11 @@ from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
 from rnnkit.tasks.runs import SPLITS, new_run_dir, read_split, resolve_device, resumed_loop, run_header, write_split
-from rnnkit.tasks.seq2seq import SPECIALS, Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.translate_task import TranslationTask
-from rnnkit.tasks.translation import Decoding, decode_target, encode_source, translate_ids
+from rnnkit.tasks.sections import DataConfig, ModelConfig
+from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, translate_ids
+from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.translate.task import TranslationTask
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import resolve_precision

@@ -25,7 +25,7 @@ from rnnkit.ngram import NGramLM, from_text
 from rnnkit.ngram.arpa import token_names, write_arpa
 from rnnkit.ngram.estimators import SMOOTHINGS
 from rnnkit.ngram.stream import UNITS
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.sections import DataConfig
 from rnnkit.train import checkpoint
 
 MODEL_FILE = "model.ngram"

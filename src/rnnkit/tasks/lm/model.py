@@ -6,31 +6,12 @@ module serves characters, words and BPE tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import torch
 from torch import Tensor, nn
 
-from rnnkit.config import option
 from rnnkit.nn import State, Stepper
-from rnnkit.nn.config import BACKENDS, RecurrentConfig, recurrent_layers
-
-# Learning rates for cells the default (1e-2, tuned for the LSTM) does not suit. At 1e-2 a wide
-# vanilla RNN learns weights that work only along the hidden-state trajectory it trained on
-# (docs/experiments.md, "Cells"); 2e-3 trains it properly.
-CELL_LEARNING_RATE = {"rnn": 2e-3}
-RECURRENT_HELP = {f.name: f.metadata["help"] for f in fields(RecurrentConfig)}
-
-
-@dataclass
-class ModelConfig(RecurrentConfig):
-    """The network's shape: the recurrent stack plus the token embedding; saved in ``config.json``
-    so a checkpoint rebuilds itself."""
-
-    backend: str = option("auto", RECURRENT_HELP["backend"] + "; numpy: the NumPy reference with "
-                          "hand-written BPTT (language models, slow)", (*BACKENDS, "numpy"))
-    embedding_size: int = option(64, "token embedding width (0: same as --hidden-size)")
-    tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
+from rnnkit.nn.config import recurrent_layers
+from rnnkit.tasks.sections import ModelConfig
 
 
 class LanguageModel(nn.Module):

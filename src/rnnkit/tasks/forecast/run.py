@@ -20,8 +20,7 @@ from rnnkit.data.labelled import LabelledConfig, split_fractions
 from rnnkit.data.timeseries import Series, SeriesConfig, parse_time, read_series, split_points
 from rnnkit.errors import UserError
 from rnnkit.eval.forecast import baselines, forecast_errors, naive_scale
-from rnnkit.tasks.forecast_task import ForecastTask, SeriesView
-from rnnkit.tasks.forecaster import (
+from rnnkit.tasks.forecast.model import (
     ForecastConfig,
     Forecaster,
     Scaling,
@@ -29,9 +28,9 @@ from rnnkit.tasks.forecaster import (
     model_inputs,
     window_origins,
 )
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.forecast.task import ForecastTask, SeriesView
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 

@@ -17,14 +17,13 @@ import torch
 
 from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
-from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
-from rnnkit.tasks.classifier import Classifier, ClassifierConfig, encode_texts, predict_logits
-from rnnkit.tasks.classify_task import ClassificationTask
-from rnnkit.tasks.language_model import ModelConfig
-from rnnkit.tasks.lm_task import DataConfig
+from rnnkit.tasks.classify.model import Classifier, ClassifierConfig, predict_logits
+from rnnkit.tasks.classify.task import ClassificationTask
 from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, start_split_run
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import resolve_precision
