@@ -30,5 +30,6 @@ def tiny_lm_run(tmp_path_factory, shakespeare_slice) -> Path:
     from rnnkit.cli import main
 
     run = tmp_path_factory.mktemp("tiny") / "run"
-    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "20", "--out", str(run), "--no-progress"]) == 0
+    assert main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "20", "--out", str(run),
+                 "--no-progress"]) == 0
     return run

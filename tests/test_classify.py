@@ -128,7 +128,7 @@ def test_each_epoch_visits_every_example_once_in_length_sorted_batches():
 def train_accuracy(run, examples, weights: str = "model.safetensors") -> float:
     from rnnkit.tasks.classify import run as classify_run
 
-    loaded = classify_run.load_classifier(run, weights=weights)
+    loaded = classify_run.load(run, weights=weights)
     return classify_run.evaluate(loaded, examples, "train")["accuracy"]
 
 
@@ -143,7 +143,7 @@ def test_fits_a_tiny_set_and_shuffled_labels_do_not_generalise(tmp_path):
     results = {}
     for name in ("true", "shuffled"):
         run = tmp_path / f"run-{name}"
-        assert main(["train", "--task", "classify", str(tmp_path / name / "train"), *TINY, "--steps", "800",
+        assert main(["train", "classify", str(tmp_path / name / "train"), *TINY, "--steps", "800",
                      "--hidden-size", "64", "--lr", "1e-2", "--dropout", "0", "--split", "0.9,0.1,0",
                      "--eval-every", "100", "--out", str(run)]) == 0
         train_rows = [json.loads(line) for line in (run / "train.jsonl").read_text().splitlines()]
@@ -162,7 +162,7 @@ def test_word_tokens_fit_a_tiny_sentiment_table(tmp_path):
     table = tmp_path / "reviews.tsv"
     table.write_text("sentence\tlabel\n" + "".join(f"{t}\t1\n" for t in good) + "".join(f"{t}\t0\n" for t in bad))
     run = tmp_path / "run"
-    assert main(["train", "--task", "classify", str(table), "--tokenizer", "word", *TINY, "--steps", "60",
+    assert main(["train", "classify", str(table), "--tokenizer", "word", *TINY, "--steps", "60",
                  "--lr", "1e-2", "--dropout", "0", "--split", "0.5,0.5,0", "--text-col", "sentence",
                  "--label-col", "label", "--out", str(run)]) == 0
     rows = [json.loads(line) for line in (run / "train.jsonl").read_text().splitlines()]
@@ -178,7 +178,7 @@ def classifier_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("names")
     write_class_folder(folder / "data", synthetic_names(300, seed=2))
     run = folder / "run"
-    assert main(["train", "--task", "classify", str(folder / "data"), *TINY, "--steps", "120", "--lr", "1e-2",
+    assert main(["train", "classify", str(folder / "data"), *TINY, "--steps", "120", "--lr", "1e-2",
                  "--out", str(run)]) == 0
     return run
 
@@ -202,10 +202,10 @@ def test_predict_and_eval_report_labels_scores_and_a_confusion_matrix(classifier
 
 def test_resume_continues_a_classifier_exactly(tmp_path):
     write_class_folder(tmp_path / "data", synthetic_names(200, seed=4))
-    common = [str(tmp_path / "data"), "--task", "classify", *TINY, "--dropout", "0.2", "--schedule", "constant"]
+    common = ["classify", str(tmp_path / "data"), *TINY, "--dropout", "0.2", "--schedule", "constant"]
     assert main(["train", *common, "--steps", "40", "--out", str(tmp_path / "whole")]) == 0
     assert main(["train", *common, "--steps", "20", "--out", str(tmp_path / "split")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "40"]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--steps", "40"]) == 0
     whole, split = (load_file(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
     for key in whole:
         assert torch.equal(whole[key], split[key]), key
@@ -220,9 +220,9 @@ def test_bad_classification_inputs_give_one_line_and_exit_code_2(tmp_path, class
     unknown = tmp_path / "unknown.tsv"
     unknown.write_text("Kakita\tEast\nSmith\tEnglish\n")
     cases = [
-        (["train", "--task", "classify", str(ragged)], "row 3"),
-        (["train", "--task", "classify", str(ragged), "--text-col", "review"], "no column 'review'"),
-        (["train", "--task", "classify", str(one_class)], "two LABEL.txt"),
+        (["train", "classify", str(ragged)], "row 3"),
+        (["train", "classify", str(ragged), "--text-col", "review"], "no column 'review'"),
+        (["train", "classify", str(one_class)], "two LABEL.txt"),
         (["eval", str(classifier_run), str(unknown)], "'English'"),
         (["predict", str(classifier_run)], "nothing to predict"),
     ]

@@ -26,7 +26,7 @@ def rnnkit(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shakespeare_slice) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    result = rnnkit("train", str(shakespeare_slice), "--out", str(run), "--steps", "30", *TINY)
+    result = rnnkit("train", "lm", str(shakespeare_slice), "--out", str(run), "--steps", "30", *TINY)
     assert result.returncode == 0, result.stderr
     assert "bits per character" in result.stdout and "sample:" in result.stdout
     return run
@@ -69,11 +69,11 @@ def test_sample_is_reproducible_and_greedy_is_argmax(trained):
 
 def test_resume_continues_exactly(tmp_path, shakespeare_slice):
     common = [str(shakespeare_slice), *TINY, "--dropout", "0.2", "--progress"]
-    assert main(["train", *common, "--steps", "20", "--out", str(tmp_path / "whole"),
+    assert main(["train", "lm", *common, "--steps", "20", "--out", str(tmp_path / "whole"),
                  "--schedule", "constant"]) == 0
-    assert main(["train", *common, "--steps", "10", "--out", str(tmp_path / "split"),
+    assert main(["train", "lm", *common, "--steps", "10", "--out", str(tmp_path / "split"),
                  "--schedule", "constant"]) == 0
-    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "20"]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--steps", "20"]) == 0
     whole = load_file(tmp_path / "whole" / "last.safetensors")
     split = load_file(tmp_path / "split" / "last.safetensors")
     assert whole.keys() == split.keys()
@@ -88,7 +88,7 @@ def test_resume_exact_with_the_cosine_schedule(tmp_path, shakespeare_slice):
     from rnnkit.tasks.sections import DataConfig, ModelConfig
     from rnnkit.train.loop import TrainConfig
 
-    args = build_parser().parse_args(["train", *TINY, "--dropout", "0.1", "--steps", "16"])
+    args = build_parser().parse_args(["train", "lm", *TINY, "--dropout", "0.1", "--steps", "16"])
     configs = [from_args(c, args) for c in (ModelConfig, TrainConfig, DataConfig)]
     data = [str(shakespeare_slice)]
     lm_run.train(data, *configs, str(tmp_path / "whole"), "cpu", False)
@@ -119,16 +119,16 @@ def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, trained, shakespeare
     config["rnnkit_format"] = 99
     (foreign / "config.json").write_text(json.dumps(config))
     cases = [
-        (["train", str(tmp_path / "missing.txt")], "missing.txt: no such file"),
-        (["train", str(empty)], "empty.txt: the file is empty"),
-        (["train", str(binary)], "data.bin: looks like a binary file"),
-        (["train", str(latin)], "latin.txt: byte 2 is not valid utf-8; pass --encoding"),
-        (["train", str(short), "--batch-size", "64", "--seq-len", "128"], "the largest that fit"),
+        (["train", "lm", str(tmp_path / "missing.txt")], "missing.txt: no such file"),
+        (["train", "lm", str(empty)], "empty.txt: the file is empty"),
+        (["train", "lm", str(binary)], "data.bin: looks like a binary file"),
+        (["train", "lm", str(latin)], "latin.txt: byte 2 is not valid utf-8; pass --encoding"),
+        (["train", "lm", str(short), "--batch-size", "64", "--seq-len", "128"], "the largest that fit"),
         (["sample", str(trained), "--prime", "日本"], "'日', '本' never appeared"),
         (["sample", str(not_run)], "not an rnnkit run"),
         (["eval", str(corrupt), str(shakespeare_slice)], "model.safetensors: corrupt"),
         (["sample", str(foreign)], "incompatible rnnkit version"),
-        (["train", str(shakespeare_slice), "--out", str(trained)], "already holds a run"),
+        (["train", "lm", str(shakespeare_slice), "--out", str(trained)], "already holds a run"),
     ]
     for args, message in cases:
         result = rnnkit(*args)
@@ -142,14 +142,14 @@ def test_latin1_trains_with_the_encoding_flag(tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Grüße aus Köln, schöne Grüße.\n".encode("latin-1") * 200)
     run = tmp_path / "run"
-    assert main(["train", str(latin), "--encoding", "latin-1", "--steps", "2", "--out", str(run), *TINY]) == 0
+    assert main(["train", "lm", str(latin), "--encoding", "latin-1", "--steps", "2", "--out", str(run), *TINY]) == 0
     assert "ü" in json.loads((run / "tokenizer.json").read_text())["chars"]
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, shakespeare_slice, capsys):
     bad = tmp_path / "bad"
     # an absurd learning rate blows the weights up within a few steps
-    code = main(["train", str(shakespeare_slice), "--out", str(bad), "--steps", "200", "--lr", "1e30",
+    code = main(["train", "lm", str(shakespeare_slice), "--out", str(bad), "--steps", "200", "--lr", "1e30",
                  "--clip", "0", *TINY, "--warmup-steps", "0", "--eval-every", "1"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
@@ -165,7 +165,7 @@ def test_interrupt_saves_then_exits(tmp_path, shakespeare_slice, name, code):
     import signal
 
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", str(shakespeare_slice), "--out",
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "lm", str(shakespeare_slice), "--out",
                                 str(run), "--minutes", "5", *TINY], stderr=subprocess.PIPE, text=True)
     import time
 
@@ -179,7 +179,7 @@ def test_interrupt_saves_then_exits(tmp_path, shakespeare_slice, name, code):
     assert "checkpoint saved" in err and "--resume" in err
     state = torch.load(run / "trainer_state.pt", weights_only=True)
     assert state["step"] > 10  # saved at the interruption, not only at the first validation
-    assert main(["train", "--resume", str(run), "--steps", str(state["step"] + 3), "--no-progress"]) == 0
+    assert main(["resume", str(run), "--steps", str(state["step"] + 3), "--no-progress"]) == 0
 
 
 def test_corpora_lists_the_builtin_corpus():
@@ -197,7 +197,7 @@ def test_every_command_has_help():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_cuda_checkpoint_loads_and_scores_the_same_on_cpu(tmp_path, shakespeare_slice):
     run = tmp_path / "gpu"
-    assert main(["train", str(shakespeare_slice), "--out", str(run), "--steps", "20", "--device", "cuda",
+    assert main(["train", "lm", str(shakespeare_slice), "--out", str(run), "--steps", "20", "--device", "cuda",
                  *TINY]) == 0
     scores = {}
     for device in ("cuda", "cpu"):
@@ -211,7 +211,7 @@ def test_a_cuda_checkpoint_loads_and_scores_the_same_on_cpu(tmp_path, shakespear
 def test_a_vanilla_rnn_gets_its_own_learning_rate_unless_one_is_given(tmp_path, shakespeare_slice):
     for extra, expected in (([], 2e-3), (["--lr", "0.01"], 0.01)):
         run = tmp_path / f"rnn{len(extra)}"
-        assert main(["train", str(shakespeare_slice), "--cell", "rnn", "--steps", "2", "--out", str(run),
+        assert main(["train", "lm", str(shakespeare_slice), "--cell", "rnn", "--steps", "2", "--out", str(run),
                      *TINY, *extra]) == 0
         assert json.loads((run / "config.json").read_text())["train"]["lr"] == expected
 
@@ -222,11 +222,12 @@ def test_a_second_trainer_of_one_run_is_refused_and_a_killed_ones_lock_is_not(tm
     from rnnkit.train.checkpoint import run_lock
 
     run = tmp_path / "run"
-    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "10", "--out", str(run), "--no-progress"]) == 0
+    assert main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "10", "--out", str(run),
+                 "--no-progress"]) == 0
     config_before = (run / "config.json").read_text()
     with run_lock(run):  # as a live trainer holds it
         capsys.readouterr()
-        assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 2
+        assert main(["resume", str(run), "--steps", "20", "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "already being trained by process" in err
         assert (run / "config.json").read_text() == config_before  # nothing written over the live run
@@ -237,4 +238,4 @@ def test_a_second_trainer_of_one_run_is_refused_and_a_killed_ones_lock_is_not(tm
     assert holder.stdout.readline().strip() == "held"
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
-    assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 0
+    assert main(["resume", str(run), "--steps", "20", "--no-progress"]) == 0

@@ -74,7 +74,7 @@ def test_training_windows_and_scaling_never_see_later_values(tmp_path):
     spiked[320:] = 1e6  # validation and test values no training window or statistic may touch
     for name, data in (("plain", values), ("spiked", spiked)):
         write_csv(tmp_path / f"{name}.csv", data)
-        assert main(["train", "--task", "forecast", str(tmp_path / f"{name}.csv"), *TINY, "--steps", "1",
+        assert main(["train", "forecast", str(tmp_path / f"{name}.csv"), *TINY, "--steps", "1",
                      "--no-calendar", "--lookback", "10", "--out", str(tmp_path / name)]) == 0
     configs = [json.loads((tmp_path / name / "config.json").read_text()) for name in ("plain", "spiked")]
     assert configs[0]["scaling"] == configs[1]["scaling"] and configs[0]["naive_scale"] == configs[1]["naive_scale"]
@@ -89,14 +89,14 @@ def test_training_windows_and_scaling_never_see_later_values(tmp_path):
 def test_a_noiseless_sine_is_learned_and_streaming_equals_batch(tmp_path):
     data = write_csv(tmp_path / "sine.csv", np.round(np.sin(np.arange(600) * 2 * np.pi / 25), 6))
     run = tmp_path / "run"
-    assert main(["train", "--task", "forecast", str(data), *TINY, "--hidden-size", "32", "--steps", "400",
+    assert main(["train", "forecast", str(data), *TINY, "--hidden-size", "32", "--steps", "400",
                  "--lr", "1e-2", "--no-calendar", "--lookback", "25", "--horizon", "3", "--season", "25",
                  "--ar-order", "5", "--out", str(run)]) == 0
     result = json.loads(rnnkit("eval", str(run), "--json").stdout)
     assert result["mae"] < 0.03  # amplitude 1
     assert result["baselines"]["persistence"]["mae"] > 0.2
     assert len(result["mae_per_step"]) == 3
-    loaded = forecast_run.load_forecaster(run)
+    loaded = forecast_run.load(run)
     series = forecast_run.stored_series(run)
     history = series.values[:200, 0]
     streamed = [value for _, value in forecast_run.stream(loaded, (f"{v}\n" for v in history))]
@@ -110,7 +110,7 @@ def test_a_noiseless_sine_is_learned_and_streaming_equals_batch(tmp_path):
 def test_predict_writes_dated_forecasts_and_streams_from_stdin(tmp_path):
     data = write_csv(tmp_path / "temps.csv", np.round(10 + 5 * np.sin(np.arange(500) / 9.0), 3))
     run = tmp_path / "run"
-    assert main(["train", "--task", "forecast", str(data), *TINY, "--steps", "30", "--lookback", "14",
+    assert main(["train", "forecast", str(data), *TINY, "--steps", "30", "--lookback", "14",
                  "--horizon", "2", "--season", "30", "--ar-order", "5", "--out", str(run)]) == 0
     ahead = rnnkit("predict", str(run), "--steps", "5")
     assert ahead.returncode == 0, ahead.stderr
@@ -148,7 +148,7 @@ def test_bad_series_give_one_line_naming_the_row_or_column(tmp_path):
         ([str(good), "--target", "temp"], "no column 'temp' for --target"),
     ]
     for args, expected in cases:
-        result = rnnkit("train", "--task", "forecast", *args, "--steps", "1")
+        result = rnnkit("train", "forecast", *args, "--steps", "1")
         assert result.returncode == 2, result.stderr
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
@@ -182,11 +182,11 @@ def test_extra_feature_columns_are_inputs_and_resume_is_exact(tmp_path):
 
     t = np.arange(300)
     data = write_csv(tmp_path / "two.csv", np.round(np.sin(t / 6.0), 4), extra=np.round(np.cos(t / 6.0), 4))
-    common = [str(data), "--task", "forecast", "--features", "other", *TINY, "--lookback", "12", "--season", "30",
+    common = ["forecast", str(data), "--features", "other", *TINY, "--lookback", "12", "--season", "30",
               "--ar-order", "4", "--schedule", "constant", "--dropout", "0.1", "--num-layers", "2"]
     assert main(["train", *common, "--steps", "40", "--out", str(tmp_path / "whole")]) == 0
     assert main(["train", *common, "--steps", "20", "--out", str(tmp_path / "split")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "40"]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--steps", "40"]) == 0
     whole, split = (load_file(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
     assert whole["recurrent.weight_ih_l0"].shape[1] == 4  # value, other, and the calendar's sine and cosine
     for key in whole:

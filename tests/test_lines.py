@@ -85,7 +85,7 @@ def conditioned_run(tmp_path_factory):
     for label, words in WORDS.items():
         (folder / f"{label}.txt").write_text("\n".join(words * 3) + "\n")
     run = folder / "run"
-    assert main(["train", "--task", "lines", str(folder), "--condition-on", "label", *TINY, "--steps", "150",
+    assert main(["train", "lines", str(folder), "--condition-on", "label", *TINY, "--steps", "150",
                  "--lr", "1e-2", "--dropout", "0", "--keep-duplicates", "--out", str(run)]) == 0
     return run, folder
 
@@ -132,10 +132,10 @@ def test_an_unconditioned_line_model_trains_evaluates_and_resumes_exactly(tmp_pa
     names = [f"{a}{b}{c}" for a in "bcdfg" for b in "aeiou" for c in ("na", "ra", "lo", "x", "")]
     data = tmp_path / "names.txt"
     data.write_text("\n".join(names) + "\n")
-    common = [str(data), "--task", "lines", *TINY, "--dropout", "0.1", "--schedule", "constant"]
+    common = ["lines", str(data), *TINY, "--dropout", "0.1", "--schedule", "constant"]
     assert main(["train", *common, "--steps", "50", "--out", str(tmp_path / "whole")]) == 0
     assert main(["train", *common, "--steps", "25", "--out", str(tmp_path / "split")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "50"]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--steps", "50"]) == 0
     whole, split = (load_file(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
     for key in whole:
         assert torch.equal(whole[key], split[key]), key

@@ -271,7 +271,7 @@ def test_bad_settings_are_refused():
 @pytest.fixture(scope="module")
 def ngram_run(tmp_path_factory, shakespeare_slice):
     run = tmp_path_factory.mktemp("ngram") / "run"
-    assert main(["train", str(shakespeare_slice), "--task", "ngram", "--order", "4", "--out", str(run),
+    assert main(["train", "ngram", str(shakespeare_slice), "--order", "4", "--out", str(run),
                  "--arpa"]) == 0
     return run
 
@@ -297,10 +297,10 @@ def test_cli_trains_evaluates_and_samples_an_ngram_run(ngram_run, shakespeare_sl
 def test_cli_ngram_bad_input_exits_2(tmp_path, ngram_run, shakespeare_slice, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    assert main(["train", str(empty), "--task", "ngram", "--out", str(tmp_path / "a")]) == 2
-    assert main(["train", str(shakespeare_slice), "--task", "ngram", "--order", "0",
+    assert main(["train", "ngram", str(empty), "--out", str(tmp_path / "a")]) == 2
+    assert main(["train", "ngram", str(shakespeare_slice), "--order", "0",
                  "--out", str(tmp_path / "b")]) == 2
-    assert main(["train", str(shakespeare_slice), "--task", "ngram", "--smoothing", "mle", "--arpa",
+    assert main(["train", "ngram", str(shakespeare_slice), "--smoothing", "mle", "--arpa",
                  "--out", str(tmp_path / "c")]) == 2
     unknown = tmp_path / "greek.txt"
     unknown.write_text("αβγδεζηθ", encoding="utf-8")

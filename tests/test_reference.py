@@ -96,7 +96,7 @@ def test_numpy_trainer_lowers_the_loss_and_its_run_samples(tmp_path, shakespeare
     from rnnkit.cli import main
 
     run = tmp_path / "numpy"
-    args = ["train", str(shakespeare_slice), "--backend", "numpy", "--out", str(run), "--hidden-size", "24",
+    args = ["train", "lm", str(shakespeare_slice), "--backend", "numpy", "--out", str(run), "--hidden-size", "24",
             "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16", "--lr", "0.1",
             "--eval-every", "50"]
     assert main([*args[:-2], "--steps", "1", "--eval-every", "50"]) == 0
@@ -104,9 +104,9 @@ def test_numpy_trainer_lowers_the_loss_and_its_run_samples(tmp_path, shakespeare
     assert untrained["trainer"] == "numpy"
     from rnnkit.tasks.lm import run as lm_run
 
-    before = lm_run.evaluate(lm_run.load_run(run), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
+    before = lm_run.evaluate(lm_run.load(run), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
     trained = tmp_path / "numpy2"
     assert main([*args[:4], "--out", str(trained), *args[6:], "--steps", "150"]) == 0
-    after = lm_run.evaluate(lm_run.load_run(trained), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
+    after = lm_run.evaluate(lm_run.load(trained), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
     assert after < before - 0.5, (before, after)
-    assert "".join(lm_run.sample(lm_run.load_run(trained), "Th", 20, 1.0, 0, 1.0, 0)).startswith("Th")
+    assert "".join(lm_run.sample(lm_run.load(trained), "Th", 20, 1.0, 0, 1.0, 0)).startswith("Th")

@@ -39,7 +39,7 @@ class TagBalance(HTMLParser):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, shakespeare_slice):
     run = tmp_path_factory.mktemp("report") / "run"
-    assert main(["train", str(shakespeare_slice), "--hidden-size", "32", "--batch-size", "8", "--seq-len", "16",
+    assert main(["train", "lm", str(shakespeare_slice), "--hidden-size", "32", "--batch-size", "8", "--seq-len", "16",
                  "--eval-every", "10", "--sample-length", "30", "--warmup-steps", "2", "--steps", "40",
                  "--out", str(run), "--no-progress"]) == 0
     return run

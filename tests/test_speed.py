@@ -157,9 +157,10 @@ def test_auto_precision_is_recorded_in_the_run(monkeypatch, tmp_path, shakespear
 
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
     run = tmp_path / "run"
-    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "2", "--out", str(run), "--no-progress"]) == 0
+    assert main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "2", "--out", str(run),
+                 "--no-progress"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["precision"] == "fp32" and config["train"]["precision"] == "auto"
+    assert config["train"]["precision"] == "fp32" and "precision" not in config  # resolved, saved once
     assert config["model"]["backend"] == "fused"  # auto, resolved without timing for two steps
 
 
@@ -169,10 +170,10 @@ def test_a_run_evaluates_and_samples_in_either_precision(tmp_path, shakespeare_s
     from rnnkit.tasks.lm import run as lm_run
 
     run = tmp_path / "run"
-    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "30", "--precision", trained,
+    assert main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "30", "--precision", trained,
                  "--out", str(run), "--no-progress"]) == 0
-    assert json.loads((run / "config.json").read_text())["precision"] == trained
-    loaded = lm_run.load_run(run)
+    assert json.loads((run / "config.json").read_text())["train"]["precision"] == trained
+    loaded = lm_run.load(run)
     scored = {p: lm_run.evaluate(loaded, [str(shakespeare_slice)], "utf-8", 4, 32, p)["nats_per_char"]
               for p in ("fp32", "bf16")}
     assert abs(scored["bf16"] - scored["fp32"]) / scored["fp32"] < 0.01
@@ -286,9 +287,9 @@ def test_compiled_backend_trains_a_language_model_end_to_end(tmp_path, shakespea
     from rnnkit.tasks.lm import run as lm_run
 
     run = tmp_path / "run"
-    assert main(["train", str(shakespeare_slice), *TINY, "--steps", "20", "--backend", "compiled",
+    assert main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "20", "--backend", "compiled",
                  "--out", str(run), "--no-progress"]) == 0
-    loaded = lm_run.load_run(run)
+    loaded = lm_run.load(run)
     assert isinstance(loaded.model.recurrent, CompiledRecurrent)
     fused = LanguageModel(loaded.tokenizer.vocab_size, ModelConfig(**{**loaded.config["model"], "backend": "fused"}))
     fused.load_state_dict(loaded.model.state_dict())

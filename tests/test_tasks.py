@@ -13,14 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 
-from rnnkit.cli import main
-from rnnkit.tasks import TASKS, task_of
+from rnnkit.cli import build_parser, main
+from rnnkit.config import flag_name
+from rnnkit.tasks import TASKS, open_run, task_of
 from rnnkit.tasks.requests import VERBS
 
-SMALL = ["--hidden-size", "16", "--embedding-size", "8", "--batch-size", "8", "--eval-every", "4",
-         "--warmup-steps", "1", "--sample-length", "10", "--no-progress"]
+# a constant rate: a run resumed to a longer budget keeps the schedule it started with
+SMALL = ["--hidden-size", "16", "--batch-size", "8", "--eval-every", "4", "--warmup-steps", "1",
+         "--schedule", "constant", "--no-progress"]
+EMBEDDED = [*SMALL, "--embedding-size", "8"]
+SAMPLED = [*EMBEDDED, "--sample-length", "10"]
 
 
 def _words(rng: np.random.Generator, count: int) -> list[str]:
@@ -74,13 +79,13 @@ def make_pairs(folder: Path) -> list[str]:
 
 # what each task reads, the flags it trains with here, and each verb's arguments after the run
 CONTRACT = {
-    "lm": (make_text, SMALL, {"sample": ["--length", "20"], "eval": ["DATA"], "viz": ["DATA", "--max-chars", "400"]}),
-    "lines": (make_lines, SMALL, {"sample": ["--num", "3"], "eval": []}),
+    "lm": (make_text, SAMPLED, {"sample": ["--length", "20"], "eval": ["DATA"], "viz": ["DATA", "--max-chars", "400"]}),
+    "lines": (make_lines, SAMPLED, {"sample": ["--num", "3"], "eval": []}),
     "ngram": (make_text, ["--order", "3"], {"sample": ["--length", "20"], "eval": ["DATA"]}),
-    "classify": (make_labelled, SMALL, {"predict": ["kaka", "lolo"], "eval": []}),
+    "classify": (make_labelled, EMBEDDED, {"predict": ["kaka", "lolo"], "eval": []}),
     "forecast": (make_series, [*SMALL, "--lookback", "10", "--season", "7", "--ar-order", "5"],
                  {"predict": ["--steps", "2"], "eval": []}),
-    "translate": (make_pairs, [*SMALL, "--vocab-size", "100"], {"predict": ["the cat"], "eval": []}),
+    "translate": (make_pairs, [*EMBEDDED, "--vocab-size", "100"], {"predict": ["the cat"], "eval": []}),
 }
 
 
@@ -105,9 +110,9 @@ def test_task_contract(name, tmp_path, capsys):
     data = make(tmp_path)
     run = tmp_path / "run"
     budget = ["--steps", "6"] if task.timed else []
-    assert main(["train", "--task", name, *data, *flags, *budget, "--out", str(run)]) == 0
+    assert main(["train", name, *data, *flags, *budget, "--out", str(run)]) == 0
     assert json.loads((run / "config.json").read_text())["task"] == name
-    assert task_of(run) is task
+    assert task_of(run) is task and open_run(run).run == run
     assert set(verbs) == set(task.verbs)
     for verb, arguments in verbs.items():
         capsys.readouterr()
@@ -118,28 +123,82 @@ def test_task_contract(name, tmp_path, capsys):
         assert main([verb, str(run), *arguments]) == 2
         assert f"has no `{verb}`" in _one_line_error(capsys)
     if task.resume is None:
-        assert main(["train", "--resume", str(run)]) == 2
+        assert main(["resume", str(run)]) == 2
         _one_line_error(capsys)
     else:
-        before = load_file(run / "last.safetensors")
-        assert main(["train", "--resume", str(run), "--steps", "9"]) == 0
-        steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-        assert max(steps) == 9
-        assert any(not (before[k] == v).all() for k, v in load_file(run / "last.safetensors").items())
-        capsys.readouterr()
+        _resumes_exactly(name, data, flags, run, tmp_path / "whole", capsys)
         assert main(["eval", str(run), *_args(verbs["eval"], data)]) == 0
-    assert main(["train", "--task", name, str(tmp_path / "missing.txt"), *flags, *budget,
-                 "--out", str(tmp_path / "bad")]) == 2
+    assert main(["train", name, str(tmp_path / "missing.txt"), *flags, *budget, "--out", str(tmp_path / "bad")]) == 2
     assert "missing.txt" in _one_line_error(capsys)
+
+
+def _resumes_exactly(name: str, data: list[str], flags: list[str], run: Path, whole: Path, capsys) -> None:
+    """Six steps, then three more on resume, end bit for bit where nine steps in one go end."""
+    assert main(["resume", str(run), "--steps", "9"]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 9
+    assert main(["train", name, *data, *flags, "--steps", "9", "--out", str(whole)]) == 0
+    resumed, straight = load_file(run / "last.safetensors"), load_file(whole / "last.safetensors")
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        assert torch.equal(resumed[key], straight[key]), key
+    capsys.readouterr()
 
 
 def test_a_flag_of_another_task_is_refused_naming_its_task(tmp_path, capsys):
     data = make_text(tmp_path)
-    assert main(["train", *data, "--condition-on", "label", "--steps", "1", "--out", str(tmp_path / "a")]) == 2
-    assert "--condition-on is not a flag of --task lm; it belongs to --task lines" in _one_line_error(capsys)
-    assert main(["train", "--task", "ngram", *data, "--hidden-size", "8", "--out", str(tmp_path / "b")]) == 2
-    assert "--hidden-size is not a flag of --task ngram" in _one_line_error(capsys)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert main(["train", "lm", *data, "--condition-on", "label", "--steps", "1", "--out", str(tmp_path / "a")]) == 2
+    assert "--condition-on is not a flag of `rnnkit train lm`; it belongs to `rnnkit train lines`" in \
+        _one_line_error(capsys)
+    assert main(["train", "ngram", *data, "--hidden-size", "8", "--out", str(tmp_path / "b")]) == 2
+    assert "--hidden-size is not a flag of `rnnkit train ngram`" in _one_line_error(capsys)
+    assert main(["train", "lm", *data, "--no-such-flag", "--out", str(tmp_path / "c")]) == 2
+    assert "unrecognised arguments: --no-such-flag" in _one_line_error(capsys)
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_the_older_train_forms_still_work_with_a_note(tmp_path, capsys):
+    data = make_text(tmp_path)
+    assert main(["train", *data, "--task", "ngram", "--order", "2", "--out", str(tmp_path / "a")]) == 0
+    assert task_of(tmp_path / "a").name == "ngram"
+    assert main(["train", *data, *SAMPLED, "--steps", "2", "--out", str(tmp_path / "b")]) == 0
+    assert task_of(tmp_path / "b").name == "lm"
+    assert capsys.readouterr().err.count("is the command now") == 2
+    assert main(["train", "--resume", str(tmp_path / "b"), "--steps", "3"]) == 0
+    assert max(json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").open()) == 3
+
+
+def _flags_in_help(task: str) -> set[str]:
+    parser = build_parser()
+    train = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    sub = next(a for a in train._actions if a.dest == "task").choices[task]
+    return {option for action in sub._actions for option in action.option_strings if option.startswith("--")}
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_each_task_offers_its_own_flags_with_its_own_defaults(name):
+    task = TASKS[name]
+    flags = _flags_in_help(name)
+    common = {"--help", "--out", "--device", "--progress", "--no-progress", "--no-cache"}
+    negated = {"--no-" + flag[2:] for flag in flags}
+    assert flags - common - negated == {flag_name(field) for field in task.field_names()}
+    assert len(flags - negated) < 40 if name == "lm" else len(flags - negated) < 45
+
+
+def test_task_defaults_are_the_dataclass_defaults_shown_in_help():
+    text = " ".join(rnnkit_help("translate").split())
+    assert "--cell {rnn,lstm,gru}" in text and "(default: gru)" in text and "(default: 15000)" in text
+    assert "--backend {auto,fused,compiled,eager}" in text and "numpy" in " ".join(rnnkit_help("lm").split())
+    assert "--condition-on" not in text and "--seq-len" not in text and "--sample-length" not in text
+    assert TASKS["translate"].default("vocab_size") == 15000 and TASKS["lm"].default("vocab_size") == 2000
+    assert TASKS["classify"].default("lr") == 3e-3 and TASKS["lm"].default("lr") == 1e-2
+    assert TASKS["lm"].default("minutes") == 5.0
+
+
+def rnnkit_help(task: str) -> str:
+    parser = build_parser()
+    train = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    return next(a for a in train._actions if a.dest == "task").choices[task].format_help()
 
 
 DATA = Path(__file__).parent / "data"

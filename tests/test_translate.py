@@ -144,7 +144,7 @@ def test_wider_beams_never_score_worse_on_a_half_trained_model(tmp_path):
     from rnnkit.tasks.translate import run as translate_run
 
     run = learn(tmp_path, "reverse", steps=100)  # unsure enough that greedy is often not the best
-    loaded = translate_run.load_translator(run)
+    loaded = translate_run.load(run)
     sources = [s for s, _ in read_split(run, "test", translate_run.PAIR_KEYS)[:60]]
     found = {k: translate_run.translate(loaded, sources, Decoding(beam=k)) for k in (1, 2, 5, 12)}
     for row in range(len(sources)):
@@ -193,7 +193,7 @@ def synthetic_pairs(path, task: str, count: int, seed: int) -> None:
 def learn(tmp_path, task: str, steps: int = 500):
     run = tmp_path / task
     synthetic_pairs(tmp_path / f"{task}.tsv", task, 3000, seed=len(task))
-    assert main(["train", "--task", "translate", str(tmp_path / f"{task}.tsv"), *SMALL, "--hidden-size", "64",
+    assert main(["train", "translate", str(tmp_path / f"{task}.tsv"), *SMALL, "--hidden-size", "64",
                  "--steps", str(steps), "--eval-every", str(steps), "--lr", "5e-3", "--label-smoothing", "0",
                  "--out", str(run)]) == 0
     return run
@@ -211,7 +211,7 @@ def test_attention_learns_copying_and_reversing_in_seconds(tmp_path, reversal_ru
     from rnnkit.tasks.translate import run as translate_run
 
     run = reversal_run if task == "reverse" else learn(tmp_path, task)
-    loaded = translate_run.load_translator(run)
+    loaded = translate_run.load(run)
     test = read_split(run, "test", translate_run.PAIR_KEYS)
     outputs = translate_run.translate(loaded, [s for s, _ in test], Decoding())
     exact = np.mean([found[0][0] == target for found, (_, target) in zip(outputs, test, strict=True)])
@@ -220,11 +220,11 @@ def test_attention_learns_copying_and_reversing_in_seconds(tmp_path, reversal_ru
 
 def test_translation_runs_predict_eval_and_resume_exactly(tmp_path, capsys):
     synthetic_pairs(tmp_path / "pairs.tsv", "reverse", 400, seed=7)
-    common = ["train", "--task", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--eval-every", "10",
+    common = ["translate", "train", str(tmp_path / "pairs.tsv"), *SMALL, "--eval-every", "10",
               "--schedule", "constant", "--teacher-forcing", "0.5", "--attention", "bahdanau"]
     assert main([*common, "--steps", "20", "--out", str(tmp_path / "whole")]) == 0
     assert main([*common, "--steps", "10", "--out", str(tmp_path / "split")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "20"]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--steps", "20"]) == 0
     whole, split = (load_file(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
     for key in whole:
         assert torch.equal(whole[key], split[key]), key
@@ -272,7 +272,7 @@ def test_bad_pairs_give_one_line_naming_the_line(tmp_path, capsys, case):
         (tmp_path / "b.txt").write_text("un\ndeux\n")
         argv = ["--source", str(tmp_path / "a.txt"), "--target", str(tmp_path / "b.txt")]
         expected = "has 3 lines"
-    assert main(["train", "--task", "translate", *argv, "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    assert main(["train", "translate", *argv, "--steps", "1", "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and expected in error
 
@@ -280,7 +280,7 @@ def test_bad_pairs_give_one_line_naming_the_line(tmp_path, capsys, case):
 def test_the_training_report_of_a_translator_shows_bleu_and_attention_maps(tmp_path):
     synthetic_pairs(tmp_path / "pairs.tsv", "copy", 200, seed=3)
     run = tmp_path / "run"
-    assert main(["train", "--task", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--steps", "20",
+    assert main(["train", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--steps", "20",
                  "--eval-every", "10", "--out", str(run)]) == 0
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text(encoding="utf-8")

@@ -22,15 +22,13 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, defaults_to_none: bool = False) -> None:
-    """One flag per field. With ``defaults_to_none`` unset flags read as None (for overrides).
-
-    A field whose flag an earlier config already added shares that flag: two tasks'
-    ``--target`` (a column to forecast, a file to translate into) are one option.
-    """
+def add_arguments(parser: argparse.ArgumentParser, cls: type, defaults_to_none: bool = False,
+                  only: tuple[str, ...] = ()) -> None:
+    """One flag per field (or per field in ``only``), its help ending in the dataclass's default.
+    With ``defaults_to_none`` unset flags read as None, so ``overrides`` sees what the user gave."""
     group = parser.add_argument_group(cls.__name__.replace("Config", "").lower() or cls.__name__)
     for field in dataclasses.fields(cls):
-        if flag_name(field.name) in parser._option_string_actions:
+        if only and field.name not in only:
             continue
         meta = field.metadata
         text = f"{meta.get('help', '')} (default: {field.default})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from rnnkit.cli.parser import build_parser
-from rnnkit.cli.train import cmd_train
+from rnnkit.cli.train import cmd_resume, cmd_train, modern_argv, refuse_foreign
 from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_report, cmd_verb
 from rnnkit.errors import UserError
 from rnnkit.runtime import keep_freed_memory
@@ -17,14 +17,20 @@ from rnnkit.train.loop import Interrupted
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = {"train": cmd_train, "sample": cmd_verb, "predict": cmd_verb, "eval": cmd_verb, "viz": cmd_verb,
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_verb,
+            "predict": cmd_verb, "eval": cmd_verb, "viz": cmd_verb,
             "report": cmd_report, "corpora": cmd_corpora, "cache": cmd_cache, "experiment": cmd_experiment}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(modern_argv(sys.argv[1:] if argv is None else list(argv)))
+    if unknown and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     keep_freed_memory()
     try:
+        if unknown:
+            refuse_foreign(args.task, unknown)
         return COMMANDS[args.command](args)
     except UserError as err:
         print(f"rnnkit: error: {err}", file=sys.stderr)

@@ -7,19 +7,8 @@ from pathlib import Path
 
 from rnnkit import __version__
 from rnnkit.config import add_arguments
-from rnnkit.data.labelled import LabelledConfig
-from rnnkit.data.pairs import PairsConfig
-from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks import TASKS
-from rnnkit.tasks.classify.model import ClassifierConfig
-from rnnkit.tasks.forecast.model import ForecastConfig
-from rnnkit.tasks.lines.model import LineConfig
-from rnnkit.tasks.ngram.run import NGramConfig
-from rnnkit.tasks.sections import DataConfig, ModelConfig
-from rnnkit.tasks.translate.model import Seq2SeqConfig
-from rnnkit.train.loop import TrainConfig
-
-DEFAULT_MINUTES = 5.0
+from rnnkit.tasks.interface import Task
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,32 +22,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(commands) -> None:
-    train = commands.add_parser("train", help="train a model on text files, folders or a built-in corpus",
-                                description="Train a model. Budget with --minutes or --steps "
-                                f"(neither: --minutes {DEFAULT_MINUTES:g}).")
-    train.add_argument("data", nargs="*", help="text files, folders, or a built-in corpus name "
-                       "(see `rnnkit corpora`)")
-    train.add_argument("--task", default="lm", choices=list(TASKS), help="what to learn: " + "; ".join(
-                       f"{name}, {task.summary}" for name, task in TASKS.items()) + " (default: lm)")
-    train.add_argument("--out", help="run directory to create (default: runs/NAME)")
-    train.add_argument("--resume", metavar="RUN", help="continue RUN exactly where it stopped; "
-                       "--steps/--minutes/--patience/--eval-every may be changed")
-    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: auto)")
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="show a progress bar (default: when stderr is a terminal)")
-    train.add_argument("--no-cache", action="store_true", help="--backend auto: time the backends again and "
-                       "leave the cache untouched (see `rnnkit cache show`)")
-    add_arguments(train, ModelConfig, defaults_to_none=True)
-    add_arguments(train, TrainConfig, defaults_to_none=True)
-    add_arguments(train, DataConfig, defaults_to_none=True)
-    add_arguments(train, NGramConfig, defaults_to_none=True)
-    add_arguments(train, ClassifierConfig, defaults_to_none=True)
-    add_arguments(train, LabelledConfig, defaults_to_none=True)
-    add_arguments(train, LineConfig, defaults_to_none=True)
-    add_arguments(train, SeriesConfig, defaults_to_none=True)
-    add_arguments(train, ForecastConfig, defaults_to_none=True)
-    add_arguments(train, PairsConfig, defaults_to_none=True)
-    add_arguments(train, Seq2SeqConfig, defaults_to_none=True)
+    train = commands.add_parser("train", help="train a model: `rnnkit train TASK DATA...` (see `rnnkit train "
+                                "TASK --help`)", description="Train a model for one task; each task has its own "
+                                "flags (`rnnkit train TASK --help`). Continue a stopped run with `rnnkit resume RUN`.")
+    tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
+    for task in TASKS.values():
+        _add_task(tasks, task)
+    resume = commands.add_parser("resume", help="continue a stopped run exactly where it stopped",
+                                 description="Continue RUN from its last checkpoint, bit for bit as if it had "
+                                 "not stopped; the budget and the validation schedule may change.")
+    resume.add_argument("run", type=Path, help="run directory")
+    for flag, kind, text in (("--steps", int, "a new step budget (total, counted from step 0)"),
+                             ("--minutes", float, "a new time budget (total training time)"),
+                             ("--patience", int, "validations without improvement before stopping"),
+                             ("--eval-every", int, "steps between validations")):
+        resume.add_argument(flag, type=kind, help=text)
+    _add_device_and_progress(resume)
+
+
+def _add_task(tasks, task: Task) -> None:
+    """``rnnkit train TASK``: the flags of this task's config sections only, with its defaults."""
+    sub = tasks.add_parser(task.name, help=task.summary, description=f"Train {task.summary}."
+                           + (" Budget with --minutes or --steps." if task.timed else ""))
+    sub.add_argument("data", nargs="*", help="text files, folders, or a built-in corpus name "
+                     "(see `rnnkit corpora`)")
+    sub.add_argument("--out", help="run directory to create (default: runs/NAME)")
+    _add_device_and_progress(sub)
+    if task.times_backends:
+        sub.add_argument("--no-cache", action="store_true", help="--backend auto: time the backends again and "
+                         "leave the cache untouched (see `rnnkit cache show`)")
+    for part in task.sections.values():
+        add_arguments(sub, part.config, defaults_to_none=True, only=part.flags)
+
+
+def _add_device_and_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: auto)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: when stderr is a terminal)")
 
 
 def _add_sample(commands) -> None:

@@ -1,55 +1,70 @@
-"""``rnnkit train``: build the task's config sections from the flags, then train or resume."""
+"""``rnnkit train TASK`` and ``rnnkit resume RUN``; the older spellings, rewritten with a note.
+
+``rnnkit train --task X ...`` and ``rnnkit train DATA ...`` (a language model) were the
+only forms before 0.3; they keep working for one release and say what to type instead.
+``rnnkit train --resume RUN`` is the same command as ``rnnkit resume RUN``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
-from rnnkit.cli.parser import DEFAULT_MINUTES
 from rnnkit.config import flag_name, overrides
 from rnnkit.errors import UserError
 from rnnkit.tasks import TASKS, task_named, task_of
-from rnnkit.tasks.requests import Task, TrainRequest
+from rnnkit.tasks.requests import TrainRequest
 from rnnkit.train.loop import TrainConfig
 
 RESUMABLE_CHANGES = ("steps", "minutes", "patience", "eval_every")
+HELP = ("-h", "--help")
 
 
-def check_flags(task: Task, args: argparse.Namespace) -> None:
-    """A flag that belongs to other tasks only is refused, naming them: it would otherwise be ignored."""
-    given = {name for other in TASKS.values() for cls in other.sections.values() for name in overrides(cls, args)}
-    foreign = sorted(given - task.field_names())
-    if foreign:
-        owners = [other.name for other in TASKS.values() if foreign[0] in other.field_names()]
-        raise UserError(f"{flag_name(foreign[0])} is not a flag of --task {task.name}; it belongs to --task "
-                        f"{' or '.join(owners)}")
+def modern_argv(argv: list[str]) -> list[str]:
+    """The ``train`` arguments in today's form: ``train TASK ...`` or ``resume RUN ...``."""
+    if not argv or argv[0] != "train" or (len(argv) > 1 and argv[1] in (*TASKS, *HELP)):
+        return argv
+    rest = argv[1:]
+    if "--resume" in rest:
+        at = rest.index("--resume")
+        return ["resume", *rest[at + 1:at + 2], *rest[:at], *rest[at + 2:]]
+    task = "lm"
+    for at, word in enumerate(rest):
+        if (word == "--task" and at + 1 < len(rest)) or word.startswith("--task="):
+            task = word.split("=", 1)[1] if "=" in word else rest[at + 1]
+            rest = rest[:at] + rest[at + (1 if "=" in word else 2):]
+            break
+    print(f"rnnkit: note: `rnnkit train {task} DATA...` is the command now; the form without the task "
+          "(or with --task) goes in the next release", file=sys.stderr)
+    return ["train", task, *rest]
+
+
+def refuse_foreign(task_name: str, unknown: list[str]) -> None:
+    """An unknown flag that another task has: say which, rather than argparse's bare refusal."""
+    flags = [word.split("=")[0] for word in unknown if word.startswith("--")]
+    for flag in flags:
+        owners = [t.name for t in TASKS.values() if flag in {flag_name(n) for n in t.field_names()}]
+        if owners:
+            raise UserError(f"{flag} is not a flag of `rnnkit train {task_name}`; it belongs to "
+                            f"{' and '.join(f'`rnnkit train {o}`' for o in owners)}")
+    raise UserError(f"unrecognised arguments: {' '.join(unknown)} (see `rnnkit train {task_name} --help`)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.resume:
-        return resume(args)
     task = task_named(args.task)
-    check_flags(task, args)
     values = {}
-    for cls in task.sections.values():
-        values.update(overrides(cls, args))
-    if task.timed and "steps" not in values and "minutes" not in values:
-        values["minutes"] = DEFAULT_MINUTES
+    for part in task.sections.values():
+        values.update({k: v for k, v in overrides(part.config, args).items() if k in part.flags})
     request = TrainRequest(args.data, args.out, args.device, args.progress, task.build_sections(values),
-                           set(values), use_cache=not args.no_cache)
+                           set(values), use_cache=not getattr(args, "no_cache", False))
     return task.train(request)
 
 
-def resume(args: argparse.Namespace) -> int:
+def cmd_resume(args: argparse.Namespace) -> int:
     """Continue a run of any task where it stopped; the task comes from the run itself."""
-    if args.data:
-        raise UserError("--resume continues a run on its own data; drop the data arguments")
-    run = Path(args.resume)
-    task = task_of(run)
+    task = task_of(args.run)
     if task.resume is None:
-        raise UserError(f"--resume {run}: a {task.name} run cannot resume; an n-gram model is counted in one "
+        raise UserError(f"{args.run}: a {task.name} run cannot resume; an n-gram model is counted in one "
                         "pass, train it again")
     changes = {k: v for k, v in overrides(TrainConfig, args).items() if k in RESUMABLE_CHANGES}
-    return task.resume(run, changes, args.device, args.progress)
-
-
+    return task.resume(args.run, changes, args.device, args.progress)

@@ -35,6 +35,7 @@ class PairsConfig:
 
     source: str = option("", "translate: a file of source sentences, one per line, aligned with the --target "
                          "file (instead of a TSV of pairs; either may be gzipped)")
+    target: str = option("", "translate: the file of target sentences aligned with --source")
     reverse_pairs: bool = option(False, "translate: swap the two sides (the eng-fra TSV is English first; "
                                  "this translates French to English)")
     max_words: int = option(0, "translate: keep pairs whose sides have at most this many words (0: all)")

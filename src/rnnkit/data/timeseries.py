@@ -32,8 +32,7 @@ class SeriesConfig:
     """Which columns are time, target and inputs; what to do with holes; where to cut."""
 
     time_col: str = option("", "forecast: the date/time column, by name or index (default: the first)")
-    target: str = option("", "forecast: the column to predict, by name or index (default: the last); "
-                         "translate: the target-language file aligned with --source")
+    target: str = option("", "forecast: the column to predict, by name or index (default: the last)")
     features: str = option("", "forecast: comma-separated further input columns (default: none)")
     fill: str = option("none", "forecast: missing values stop the run (none) or are linearly interpolated, "
                        "with missing dates (interpolate)", ("none", "interpolate"))

@@ -34,7 +34,7 @@ def train_for(data: list[str], model: ModelConfig, seconds: float, work: Path, n
     train_config = TrainConfig(minutes=seconds / 60, eval_every=10**9, sample_length=10, lr=lr)
     data_config = DataConfig(max_chars=1_000_000)
     run, final = lm_run.train(data, model, train_config, data_config, str(work / name), "cpu", show_progress=False)
-    parameters = sum(p.numel() for p in lm_run.load_run(run).model.recurrent.parameters())
+    parameters = sum(p.numel() for p in lm_run.load(run).model.recurrent.parameters())
     chars = final["step"] * data_config.batch_size * data_config.seq_len
     return {**final, "parameters": parameters, "chars_per_s": chars / max(final["elapsed"], 1e-9), "lr": lr}
 

@@ -36,7 +36,7 @@ def run(data: list[str], out: Path, quick: bool, minutes: float | None = None, r
             run, final = _train(data, attention, reverse, minutes, quick, reverse_pairs, Path(tmp) / attention
                                 / str(reverse))
             test = _sample(read_split(run, "test", translate_run.PAIR_KEYS), test_size)
-            loaded = translate_run.load_translator(run)
+            loaded = translate_run.load(run)
             runs[(attention, reverse)] = (loaded, test)
             scores = translate_run.evaluate(loaded, test, _decoding(1))
             results["variants"].append({"label": label, "attention": attention, "reverse_source": reverse,
@@ -79,6 +79,7 @@ def _decoding(beam: int):
 
 def _train(data: list[str], attention: str, reverse: bool, minutes: float, quick: bool, reverse_pairs: bool,
            out: Path) -> tuple[Path, dict]:
+    from rnnkit.data.labelled import LabelledConfig
     from rnnkit.data.pairs import PairsConfig
     from rnnkit.tasks.sections import DataConfig, ModelConfig
     from rnnkit.tasks.translate import run as translate_run
@@ -89,9 +90,9 @@ def _train(data: list[str], attention: str, reverse: bool, minutes: float, quick
     model = ModelConfig(cell="gru", hidden_size=size, embedding_size=size, dropout=0.0 if quick else 0.2)
     train = TrainConfig(minutes=minutes, lr=5e-3 if quick else 2e-3, warmup_steps=20, eval_every=10**9)
     data_config = DataConfig(tokenizer="word", vocab_size=15000, batch_size=64)
-    return translate_run.train(data, "", model, Seq2SeqConfig(attention=attention, reverse_source=reverse), True,
-                               train, data_config, PairsConfig(reverse_pairs=reverse_pairs), "0.8,0.1,0.1", False,
-                               str(out), "cpu", show_progress=False)
+    return translate_run.train(data, model, Seq2SeqConfig(attention=attention, reverse_source=reverse), train,
+                               data_config, PairsConfig(reverse_pairs=reverse_pairs), LabelledConfig(), str(out),
+                               "cpu", show_progress=False)
 
 
 def _figure(results: dict):

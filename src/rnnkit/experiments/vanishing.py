@@ -52,7 +52,7 @@ def trained_model(cell: str, hidden: int, data: list[str], steps: int, work: Pat
     train_config = TrainConfig(steps=steps, eval_every=max(steps, 1), lr=3e-3, sample_length=10)
     run, _ = lm_run.train(data, model_config, train_config, DataConfig(max_chars=400_000), str(work / cell),
                           "cpu", show_progress=False)
-    loaded = lm_run.load_run(run)
+    loaded = lm_run.load(run)
     unrolled = LanguageModel(loaded.tokenizer.vocab_size, ModelConfig(**{**model_config.__dict__,
                                                                          "backend": "eager"}))
     unrolled.load_state_dict(loaded.model.state_dict())
@@ -73,7 +73,7 @@ def run(data: list[str], out: Path, quick: bool) -> dict:
             fresh = LanguageModel(trained.embedding.num_embeddings,
                                   ModelConfig(cell=cell, hidden_size=hidden, num_layers=1, embedding_size=64,
                                               backend="eager"))
-            tokenizer = lm_run.load_run(Path(tmp) / cell).tokenizer
+            tokenizer = lm_run.load(Path(tmp) / cell).tokenizer
             ids = torch.as_tensor(tokenizer.encode(text[-(length + 1) * 16:]).astype(np.int64))
             ids = ids[: 16 * (length + 1)].view(16, length + 1)
             for stage, model in (("init", fresh), ("trained", trained)):

@@ -13,70 +13,86 @@ from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.errors import UserError
+from rnnkit.nn.config import BACKENDS
 from rnnkit.tasks.classify import commands as classify_commands
 from rnnkit.tasks.classify import run as classify_run
 from rnnkit.tasks.classify.model import ClassifierConfig
 from rnnkit.tasks.forecast import commands as forecast_commands
 from rnnkit.tasks.forecast import run as forecast_run
 from rnnkit.tasks.forecast.model import ForecastConfig
+from rnnkit.tasks.interface import Run, Task, resumed, section
 from rnnkit.tasks.lines import commands as lines_commands
 from rnnkit.tasks.lines import run as line_run
 from rnnkit.tasks.lines.model import LineConfig
 from rnnkit.tasks.lm import commands as lm_commands
 from rnnkit.tasks.lm import run as lm_run
 from rnnkit.tasks.ngram import commands as ngram_commands
+from rnnkit.tasks.ngram import run as ngram_run
 from rnnkit.tasks.ngram.run import NGramConfig
-from rnnkit.tasks.requests import Task, resumed
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.translate import commands as translate_commands
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate.model import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
+# What the tasks that read labelled lines or pairs take from the data section: the rest is the
+# language model's stream (sequence length, streams, state resets).
+TOKENS = ("tokenizer", "vocab_size", "encoding", "batch_size")
+RECURRENT = ("cell", "hidden_size", "num_layers", "dropout", "backend", "nonlinearity", "reset")
+EMBEDDED = (*RECURRENT, "embedding_size")
+TORCH_ONLY = {"backend": BACKENDS}  # the NumPy reference trains language models only
+
 # bf16's parity with fp32 was measured for language models; the other tasks keep fp32 unless asked.
 # Where a task's defaults differ from the language model's, they were measured (README, each task's section).
 TASKS: dict[str, Task] = {
     "lm": Task(
         "lm", "a recurrent language model over a stream of characters, words or BPE tokens",
-        {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}, lm_commands.train,
-        resume=resumed(lm_run.resume, lm_commands.summary),
+        {"model": section(ModelConfig), "train": section(TrainConfig, minutes=5.0), "data": section(DataConfig)},
+        lm_commands.train, lm_run.load, resume=resumed(lm_run.resume, lm_commands.summary), times_backends=True,
         verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz}),
     "lines": Task(
         "lines", "whole lines (names, titles), optionally conditioned on a label",
-        {"model": ModelConfig, "line": LineConfig, "train": TrainConfig, "data": DataConfig,
-         "labelled": LabelledConfig}, lines_commands.train,
-        defaults={"precision": "fp32", "hidden_size": 256, "embedding_size": 64, "dropout": 0.2, "batch_size": 64,
-                  "lr": 3e-3, "eval_every": 200, "patience": 20},
-        resume=resumed(line_run.resume, lines_commands.summary),
+        {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.2),
+         "line": section(LineConfig),
+         "train": section(TrainConfig, minutes=5.0, precision="fp32", lr=3e-3, eval_every=200, patience=20),
+         "data": section(DataConfig, TOKENS, batch_size=64), "labelled": section(LabelledConfig)},
+        lines_commands.train, line_run.load, resume=resumed(line_run.resume, lines_commands.summary),
         verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate}),
     "ngram": Task(
         "ngram", "a count-based n-gram language model on the same split and tokens",
-        {"ngram": NGramConfig, "data": DataConfig}, ngram_commands.train, timed=False,
+        {"ngram": section(NGramConfig),
+         "data": section(DataConfig, ("tokenizer", "vocab_size", "val_fraction", "encoding", "max_chars"))},
+        ngram_commands.train, ngram_run.load, timed=False,
         verbs={"sample": ngram_commands.sample, "eval": ngram_commands.evaluate}),
     "classify": Task(
         "classify", "a label per line or per file",
-        {"model": ModelConfig, "classifier": ClassifierConfig, "train": TrainConfig, "data": DataConfig,
-         "labelled": LabelledConfig}, classify_commands.train,
-        defaults={"precision": "fp32", "hidden_size": 256, "embedding_size": 64, "dropout": 0.3, "batch_size": 64,
-                  "lr": 3e-3, "eval_every": 100, "warmup_steps": 50, "patience": 20},
-        resume=resumed(classify_run.resume, classify_commands.summary),
+        {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.3),
+         "classifier": section(ClassifierConfig),
+         "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=3e-3,
+                          eval_every=100, warmup_steps=50, patience=20),
+         "data": section(DataConfig, TOKENS, batch_size=64), "labelled": section(LabelledConfig)},
+        classify_commands.train, classify_run.load, resume=resumed(classify_run.resume, classify_commands.summary),
         verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate}),
     "forecast": Task(
         "forecast", "the next values of a CSV series, beside the naive baselines",
-        {"model": ModelConfig, "forecast": ForecastConfig, "series": SeriesConfig, "train": TrainConfig,
-         "data": DataConfig, "labelled": LabelledConfig}, forecast_commands.train,
-        defaults={"precision": "fp32", "hidden_size": 64, "batch_size": 64, "lr": 3e-3, "eval_every": 100,
-                  "patience": 20, "warmup_steps": 50},
-        resume=resumed(forecast_run.resume, forecast_commands.summary),
+        {"model": section(ModelConfig, RECURRENT, choices=TORCH_ONLY, hidden_size=64),
+         "forecast": section(ForecastConfig), "series": section(SeriesConfig),
+         "train": section(TrainConfig, skip=("sample_length", "precision"), minutes=5.0, precision="fp32",
+                          lr=3e-3, eval_every=100, patience=20, warmup_steps=50),  # forecasts run in fp32
+         "data": section(DataConfig, ("encoding", "batch_size"), batch_size=64),
+         "labelled": section(LabelledConfig, ("split",))},
+        forecast_commands.train, forecast_run.load, resume=resumed(forecast_run.resume, forecast_commands.summary),
         verbs={"predict": forecast_commands.predict, "eval": forecast_commands.evaluate}),
     "translate": Task(
         "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
-        {"model": ModelConfig, "seq2seq": Seq2SeqConfig, "classifier": ClassifierConfig, "series": SeriesConfig,
-         "train": TrainConfig, "data": DataConfig, "pairs": PairsConfig, "labelled": LabelledConfig},
-        translate_commands.train,
-        defaults={"precision": "fp32", "cell": "gru", "hidden_size": 256, "embedding_size": 256, "dropout": 0.2,
-                  "batch_size": 64, "lr": 2e-3, "eval_every": 500, "patience": 10, "tokenizer": "word",
-                  "vocab_size": 15000},
+        {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, cell="gru", hidden_size=256,
+                          embedding_size=256, dropout=0.2),
+         "seq2seq": section(Seq2SeqConfig),
+         "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=2e-3,
+                          eval_every=500, patience=10),
+         "data": section(DataConfig, TOKENS, tokenizer="word", vocab_size=15000, batch_size=64),
+         "pairs": section(PairsConfig), "labelled": section(LabelledConfig, ("split", "keep_duplicates"))},
+        translate_commands.train, translate_run.load,
         resume=resumed(translate_run.resume, translate_commands.summary),
         verbs={"predict": translate_commands.predict, "eval": translate_commands.evaluate},
         report_extras=translate_commands.attention_maps),
@@ -98,3 +114,8 @@ def task_of(run: Path) -> Task:
         raise UserError(f"{run}: a run of task {name!r}, which this rnnkit does not know; "
                         f"it knows {', '.join(TASKS)}")
     return TASKS[name]
+
+
+def open_run(run: Path, device: str = "cpu") -> Run:
+    """Load any run directory: its task's loader gives a ``Run`` (model, tokenizers, labels)."""
+    return task_of(run).load(run, device)

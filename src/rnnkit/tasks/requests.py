@@ -1,19 +1,14 @@
-"""What every task offers, and the typed requests its commands take.
+"""The typed requests a task's commands take, built from flags (or, next, from HTTP bodies).
 
-A ``Task`` is one row of ``rnnkit.tasks.TASKS``: the config sections its training
-reads (with the task's own defaults), how it trains, resumes and reports, and the
-verbs it supports. The command line builds a request from its flags and hands it
-to the row; nothing else decides which code a task name runs.
+Every field has the default the command line shows, so a caller in Python fills
+only what it changes: ``SampleRequest(run, length=200, seed=1)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from rnnkit.errors import UserError
 
 VERBS = ("sample", "predict", "eval", "viz")
 
@@ -85,49 +80,6 @@ class EvalRequest(Decoding):
     target: str | None = None
     precision: str = "fp32"
     device: str = "auto"
-
-
-Resume = Callable[[Path, dict, str, bool | None], int]
-
-
-def resumed(resume: Callable, summary: Callable[[Path, dict, str], int]) -> Resume:
-    """A ``Task.resume``: a run module's ``resume(run, changes, device, progress) -> (run, final)``,
-    then the task's summary of where it ended."""
-    def resume_and_report(run: Path, changes: dict, device: str, progress: bool | None) -> int:
-        return summary(*resume(run, changes, device, progress), device)
-    return resume_and_report
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """One task's row in ``TASKS``."""
-
-    name: str
-    summary: str
-    sections: dict[str, type]                       # config section -> dataclass, as saved in config.json
-    train: Callable[[TrainRequest], int]
-    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)  # where this task differs
-    timed: bool = True                               # trained to a budget (--minutes/--steps)
-    resume: Resume | None = None
-    verbs: dict[str, Callable[[Any], int]] = dataclasses.field(default_factory=dict)
-    report_extras: Callable[[Path, Path], list] | None = None  # pictures a training report adds
-
-    def verb(self, name: str, run: Path) -> Callable[[Any], int]:
-        """The function behind ``rnnkit NAME RUN``, or a one-line error naming what this task offers."""
-        if name not in self.verbs:
-            offered = ", ".join(self.verbs) or "none"
-            raise UserError(f"{run}: a {self.name} run has no `{name}` (it offers: {offered})")
-        return self.verbs[name]
-
-    def field_names(self) -> set[str]:
-        """Every config field this task's sections have: the flags it reads."""
-        return {f.name for cls in self.sections.values() for f in dataclasses.fields(cls)}
-
-    def build_sections(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Each section's dataclass from the user's values over this task's defaults."""
-        chosen = {**self.defaults, **values}
-        return {key: cls(**{f.name: chosen[f.name] for f in dataclasses.fields(cls) if f.name in chosen})
-                for key, cls in self.sections.items()}
 
 
 @dataclasses.dataclass

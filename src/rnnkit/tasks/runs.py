@@ -49,6 +49,15 @@ def run_header(task: str, sources: list[str], **fields) -> dict:
             "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources], **fields}
 
 
+def saved_precision(config: dict) -> str:
+    """The arithmetic a run trains in: its ``train.precision``, resolved when it started. Runs before
+    0.3 kept the resolved value beside the sections, and ``auto`` in them."""
+    if config.get("precision"):
+        return config["precision"]
+    chosen = config.get("train", {}).get("precision", "fp32")
+    return "fp32" if chosen == "auto" else chosen
+
+
 def resumed_loop(run: Path, model: torch.nn.Module, task: Task, train_config: TrainConfig, config: dict,
                  device: torch.device, show_progress: bool | None) -> TrainLoop:
     """A loop at the run's last checkpoint: weights, optimizer, RNG and the task's carried state."""
@@ -82,7 +91,7 @@ def read_split(run: Path, name: str, keys: tuple[str, str] = ("text", "label")) 
 
 
 def start_split_run(task: str, sources: list[str], out: str | None, splits: dict[str, list[Example]], origin: str,
-                    tokenizer: Tokenizer, labels: list[str], precision: str, **sections) -> tuple[Path, dict]:
+                    tokenizer: Tokenizer, labels: list[str], **sections) -> tuple[Path, dict]:
     """A new run of examples: its directory with the split, config.json and tokenizer.json written.
 
     ``sections`` are the run's config dataclasses (model, train, data...), saved as JSON.
@@ -90,7 +99,7 @@ def start_split_run(task: str, sources: list[str], out: str | None, splits: dict
     run = new_run_dir(out, sources)
     for name in SPLITS:
         write_split(run, name, splits[name])
-    config = run_header(task, sources, labels=labels, split=origin, precision=precision,
+    config = run_header(task, sources, labels=labels, split=origin,
                         **{name: to_dict(section) for name, section in sections.items()})
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())

@@ -34,8 +34,8 @@ class TrainConfig:
     """How to train; saved in ``config.json`` next to the model's shape."""
 
     steps: int = option(0, "stop after this many optimiser steps (0: no step limit)")
-    minutes: float = option(0.0, "stop after this much training time (0: no time limit); `rnnkit train` "
-                            "trains for 5 minutes when neither --steps nor --minutes is given")
+    minutes: float = option(0.0, "stop after this much training time (0: no time limit; --steps alone "
+                            "lifts the default time limit)")
     lr: float = option(1e-2, "peak learning rate (AdamW)")
     weight_decay: float = option(0.01, "AdamW decoupled weight decay, on matrices only")
     warmup_steps: int = option(50, "linear learning-rate warm-up from 0")

@@ -35,7 +35,7 @@ def predict(request: PredictRequest) -> int:
 
     if request.stream or request.data:
         raise UserError(f"--stream and --data are for forecasters; {request.run} is not one")
-    loaded = classify_run.load_classifier(request.run, request.device)
+    loaded = classify_run.load(request.run, request.device)
     texts = read_lines_given(request.texts, request.file)
     for text, top in zip(texts, classify_run.predict(loaded, texts, request.top_k), strict=True):
         if request.json:
@@ -51,7 +51,7 @@ def evaluate(request: EvalRequest) -> int:
     from rnnkit.tasks.classify import run as classify_run
     from rnnkit.tasks.runs import read_split
 
-    loaded = classify_run.load_classifier(request.run, request.device)
+    loaded = classify_run.load(request.run, request.device)
     if request.data:
         examples, what = classify_run.read_eval_data(loaded, request.data, request.encoding), ", ".join(request.data)
         stem = Path(request.data[0]).stem

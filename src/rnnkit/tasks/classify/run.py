@@ -22,7 +22,8 @@ from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
 from rnnkit.tasks.classify.model import Classifier, ClassifierConfig, predict_logits
 from rnnkit.tasks.classify.task import ClassificationTask
-from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, start_split_run
+from rnnkit.tasks.interface import Run
+from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, saved_precision, start_split_run
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -32,16 +33,10 @@ CONFUSION_FILE = "confusion.png"
 
 
 @dataclasses.dataclass
-class LoadedClassifier:
-    run: Path
-    config: dict
+class LoadedClassifier(Run):
     tokenizer: Tokenizer
     labels: list[str]
     model: Classifier
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
 
 def build_task(model: Classifier, tokenizer: Tokenizer, splits: dict[str, list[Example]], labels: list[str],
@@ -51,7 +46,7 @@ def build_task(model: Classifier, tokenizer: Tokenizer, splits: dict[str, list[E
     train_config = from_dict(TrainConfig, config["train"])
     return ClassificationTask(model, encoded["train"], encoded["val"], [t for t, _ in splits["val"]], labels,
                               config["data"]["batch_size"], train_config.seed, device,
-                              config.get("precision", "fp32"), config["classifier"]["class_weights"])
+                              saved_precision(config), config["classifier"]["class_weights"])
 
 
 def train(sources: list[str], model_config: ModelConfig, head: ClassifierConfig, train_config: TrainConfig,
@@ -66,7 +61,8 @@ def train(sources: list[str], model_config: ModelConfig, head: ClassifierConfig,
     labels = sorted(counts)
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
     precision = resolve_precision(train_config.precision, device)
-    run, config = start_split_run("classify", sources, out, splits, origin, tokenizer, labels, precision,
+    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
+    run, config = start_split_run("classify", sources, out, splits, origin, tokenizer, labels,
                                   model=model_config, classifier=head, train=train_config, data=data,
                                   labelled=labelled)
     torch.manual_seed(train_config.seed)
@@ -99,13 +95,13 @@ def finish(run: Path, final: dict, test: list[Example], device_name: str) -> dic
     """With the best weights: scores on the held-out test split and its confusion matrix beside them."""
     if not test:
         return final
-    loaded = load_classifier(run, device_name)
+    loaded = load(run, device_name)
     result = evaluate(loaded, test, "the test split")
     plot(loaded, result, run / CONFUSION_FILE, "test split")
     return {**final, "test": result}
 
 
-def load_classifier(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedClassifier:
+def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedClassifier:
     config = checkpoint.read_config(run)
     if config.get("task") != "classify":
         raise UserError(f"{run}: a {config.get('task')!r} run, not a classifier")

@@ -33,7 +33,7 @@ def evaluate(args: EvalRequest) -> int:
     from rnnkit.tasks.forecast import run as forecast_run
     from rnnkit.viz.forecast import plot_forecast
 
-    loaded = forecast_run.load_forecaster(args.run, args.device)
+    loaded = forecast_run.load(args.run, args.device)
     source = args.data[0] if args.data else None
     series = forecast_run.series_for(loaded, source, args.encoding)
     result, predicted, others, origins = forecast_run.evaluate(loaded, series)
@@ -59,7 +59,7 @@ def evaluate(args: EvalRequest) -> int:
 def predict(args: PredictRequest) -> int:
     from rnnkit.tasks.forecast import run as forecast_run
 
-    loaded = forecast_run.load_forecaster(args.run, args.device)
+    loaded = forecast_run.load(args.run, args.device)
     if args.stream:
         print("time,forecast")
         for number, (moment, value) in enumerate(forecast_run.stream(loaded, sys.stdin), start=1):

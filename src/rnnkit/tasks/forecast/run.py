@@ -29,6 +29,7 @@ from rnnkit.tasks.forecast.model import (
     window_origins,
 )
 from rnnkit.tasks.forecast.task import ForecastTask, SeriesView
+from rnnkit.tasks.interface import Run
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
@@ -38,9 +39,7 @@ TIMES, VALUES = "series_times.npy", "series_values.npy"
 
 
 @dataclasses.dataclass
-class LoadedForecaster:
-    run: Path
-    config: dict
+class LoadedForecaster(Run):
     forecast: ForecastConfig
     scaling: Scaling
     model: Forecaster
@@ -139,7 +138,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 
-def load_forecaster(run: Path, device_name: str = "cpu") -> LoadedForecaster:
+def load(run: Path, device_name: str = "cpu") -> LoadedForecaster:
     config = checkpoint.read_config(run)
     if config.get("task") != "forecast":
         raise UserError(f"{run}: a {config.get('task')!r} run, not a forecaster")

@@ -20,7 +20,7 @@ def train(request: TrainRequest) -> int:
 def summary(run: Path, final: dict, device: str) -> int:
     from rnnkit.tasks.lines import run as line_run
 
-    loaded = line_run.load_lines(run, device)
+    loaded = line_run.load(run, device)
     print(f"\nstep {final['step']}: validation {final['nats_per_token']:.4f} nats per token, end of line included "
           f"({final['bits_per_char']:.3f} bits per character); the best, {final['best_objective']:.4f}, is in "
           f"{run / 'model.safetensors'}; score it on the test split with: rnnkit eval {run}")
@@ -33,7 +33,7 @@ def summary(run: Path, final: dict, device: str) -> int:
 def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lines import run as line_run
 
-    loaded = line_run.load_lines(request.run, request.device)
+    loaded = line_run.load(request.run, request.device)
     lines = line_run.sample(loaded, request.num, request.label, request.prime, request.length, request.temperature,
                             request.top_k, request.top_p, request.seed)
     report = None
@@ -55,7 +55,7 @@ def evaluate(request: EvalRequest) -> int:
     from rnnkit.tasks.lines import run as line_run
     from rnnkit.tasks.runs import read_split
 
-    loaded = line_run.load_lines(request.run, request.device)
+    loaded = line_run.load(request.run, request.device)
     if request.data:
         examples, what = line_run.read_lines(loaded, request.data, request.encoding), ", ".join(request.data)
     else:

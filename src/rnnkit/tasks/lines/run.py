@@ -20,9 +20,10 @@ from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, norma
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
 from rnnkit.eval.scores import scores
+from rnnkit.tasks.interface import Run
 from rnnkit.tasks.lines.model import LineConfig, LineModel
 from rnnkit.tasks.lines.task import LineTask, line_nats
-from rnnkit.tasks.runs import read_split, reopen, resolve_device, resumed_loop, start_split_run
+from rnnkit.tasks.runs import read_split, reopen, resolve_device, resumed_loop, saved_precision, start_split_run
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -30,16 +31,10 @@ from rnnkit.train.precision import autocast, resolve_precision
 
 
 @dataclasses.dataclass
-class LoadedLines:
-    run: Path
-    config: dict
+class LoadedLines(Run):
     tokenizer: Tokenizer
     labels: list[str]
     model: LineModel
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
 
 def encode(tokenizer: Tokenizer, labels: list[str], examples: list[Example], source: str,
@@ -68,7 +63,7 @@ def make_task(model: LineModel, tokenizer: Tokenizer, splits: dict[str, list[Exa
     val = encode(tokenizer, labels, splits["val"], "validation lines")
     seed = from_dict(TrainConfig, config["train"]).seed
     return LineTask(model, tokenizer, train, val, line_chars(splits["val"]), labels,
-                    config["data"]["batch_size"], seed, device, config.get("precision", "fp32"))
+                    config["data"]["batch_size"], seed, device, saved_precision(config))
 
 
 def train(sources: list[str], model_config: ModelConfig, line: LineConfig, train_config: TrainConfig,
@@ -80,7 +75,8 @@ def train(sources: list[str], model_config: ModelConfig, line: LineConfig, train
     labels = sorted(class_counts(splits["train"])) if conditioned else []
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
     precision = resolve_precision(train_config.precision, device)
-    run, config = start_split_run("lines", sources, out, splits, origin, tokenizer, labels, precision,
+    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
+    run, config = start_split_run("lines", sources, out, splits, origin, tokenizer, labels,
                                   model=model_config, line=line, train=train_config, data=data, labelled=labelled)
     torch.manual_seed(train_config.seed)
     model = build(tokenizer, config, device)
@@ -102,7 +98,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 
-def load_lines(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedLines:
+def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedLines:
     config = checkpoint.read_config(run)
     if config.get("task") != "lines":
         raise UserError(f"{run}: a {config.get('task')!r} run, not a line model")

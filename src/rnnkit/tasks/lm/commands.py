@@ -54,7 +54,7 @@ def train(request: TrainRequest) -> int:
 def summary(run: Path, final: dict, device: str) -> int:
     from rnnkit.tasks.lm import run as lm_run
 
-    loaded = lm_run.load_run(run, device)
+    loaded = lm_run.load(run, device)
     print(f"\nstep {final['step']}: validation {final['bits_per_char']:.3f} bits per character "
           f"({final['nats_per_char']:.3f} nats); best weights in {run / 'model.safetensors'}")
     print("sample:\n" + "".join(lm_run.sample(loaded, "", 400, 0.8, 0, 1.0, 0)))
@@ -79,7 +79,7 @@ def print_samples(request: SampleRequest, loaded, sample) -> int:
 def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lm import run as lm_run
 
-    loaded = lm_run.load_run(request.run, request.device)
+    loaded = lm_run.load(request.run, request.device)
     return print_samples(request, loaded, lambda *a: lm_run.sample(*a, precision=request.precision))
 
 
@@ -88,7 +88,7 @@ def evaluate(request: EvalRequest) -> int:
 
     if not request.data:
         raise UserError("eval: pass the text to score after the run directory")
-    loaded = lm_run.load_run(request.run, request.device)
+    loaded = lm_run.load(request.run, request.device)
     result = lm_run.evaluate(loaded, request.data, request.encoding, request.streams,
                              loaded.config["data"]["seq_len"], request.precision)
     return print_scores(request, result, loaded.config["data"]["tokenizer"])
@@ -120,7 +120,7 @@ def viz(request: VizRequest) -> int:
 
     if request.max_chars < 2 or request.top < 1 or request.max_neurons < 0:
         raise UserError("viz: --max-chars needs at least 2, --top at least 1, --max-neurons 0 or more")
-    loaded = lm_run.load_run(request.run, request.device)
+    loaded = lm_run.load(request.run, request.device)
     ids, pieces = viz_run.read_text(loaded, request.data, request.encoding, request.max_chars)
     progress = sys.stderr.isatty() if request.progress is None else request.progress
     reading = viz_run.read_model(loaded, ids, pieces, request.top, progress)

@@ -43,8 +43,8 @@ def train_numpy(sources: list[str], model_config: ModelConfig, train_config: Tra
     rng = np.random.default_rng(train_config.seed)
     params = reference.init_params(model_config.cell, tokenizer.vocab_size, embed, model_config.hidden_size,
                                    model_config.num_layers, rng)
-    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
-                     trainer="numpy", precision="fp64")
+    write_run_header(run, sources, tokenizer, start_text, model_config,
+                     dataclasses.replace(train_config, precision="fp64"), data, trainer="numpy")
     step = _adagrad_loop(params, StreamBatches(train_ids, data.batch_size, data.seq_len), model_config,
                          train_config)
     tensors = {name: value.astype(np.float32) for name, value in params.items()}

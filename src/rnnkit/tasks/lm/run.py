@@ -20,9 +20,10 @@ from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
+from rnnkit.tasks.interface import Run
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
-from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
+from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, saved_precision
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -30,9 +31,7 @@ from rnnkit.train.precision import autocast, resolve_precision
 
 
 @dataclasses.dataclass
-class LoadedRun:
-    run: Path
-    config: dict
+class LoadedRun(Run):
     tokenizer: Tokenizer
     model: LanguageModel
 
@@ -73,10 +72,11 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     train_ids, val_ids = (checkpoint.save_ids(run / name, ids)
                           for name, ids in ((checkpoint.TRAIN_IDS, train_ids), (checkpoint.VAL_IDS, val_ids)))
     precision = resolve_precision(train_config.precision, device)
+    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision, use_cache)
     torch.manual_seed(train_config.seed)
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
-    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data, precision=precision,
+    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
                      backend_choice=backend_choice)
     print(f"run {run}: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
           f"vocabulary {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} parameters, "
@@ -116,12 +116,12 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"])).to(device)
     config["train"] = to_dict(train_config)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
-                             train_config.sample_length, config.get("precision", "fp32"), train_config.seed)
+                             train_config.sample_length, saved_precision(config), train_config.seed)
     loop = resumed_loop(run, model, task, train_config, config, device, show_progress)
     return run, loop.fit(stop_at=stop_at)
 
 
-def load_run(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedRun:
+def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedRun:
     """A trained model and its tokenizer, for sampling and evaluation."""
     config = checkpoint.read_config(run)
     if config.get("task") != "lm":

@@ -25,6 +25,7 @@ from rnnkit.ngram import NGramLM, from_text
 from rnnkit.ngram.arpa import token_names, write_arpa
 from rnnkit.ngram.estimators import SMOOTHINGS
 from rnnkit.ngram.stream import UNITS
+from rnnkit.tasks.interface import Run
 from rnnkit.tasks.sections import DataConfig
 from rnnkit.train import checkpoint
 
@@ -52,9 +53,7 @@ class NGramConfig:
 
 
 @dataclass
-class LoadedNGram:
-    run: Path
-    config: dict
+class LoadedNGram(Run):
     tokenizer: Tokenizer
     model: NGramLM
 
@@ -95,7 +94,8 @@ def is_ngram_run(run: Path) -> bool:
     return checkpoint.read_config(run).get("task") == "ngram"
 
 
-def load(run: Path) -> LoadedNGram:
+def load(run: Path, device_name: str = "cpu") -> LoadedNGram:
+    """Counts live on the CPU whatever the device."""
     config = checkpoint.read_config(run)
     tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
     try:

@@ -23,14 +23,11 @@ def decoding_of(args: Decoding):
 
 
 def train(request: TrainRequest) -> int:
-    """``--target`` is the series' flag too: for a translator it names the file of target sentences."""
     from rnnkit.tasks.translate import run as translate_run
 
     s = request.sections
-    run, final = translate_run.train(
-        request.data, s["series"].target, s["model"], s["seq2seq"], s["classifier"].bidirectional, s["train"],
-        s["data"], s["pairs"], s["labelled"].split, s["labelled"].keep_duplicates, request.out, request.device,
-        request.progress)
+    run, final = translate_run.train(request.data, s["model"], s["seq2seq"], s["train"], s["data"], s["pairs"],
+                                     s["labelled"], request.out, request.device, request.progress)
     return summary(run, final, request.device)
 
 
@@ -48,7 +45,7 @@ def predict(args: PredictRequest) -> int:
     from rnnkit.data.corpora import read_lines_given
     from rnnkit.tasks.translate import run as translate_run
 
-    loaded = translate_run.load_translator(args.run, args.device)
+    loaded = translate_run.load(args.run, args.device)
     sentences = read_lines_given(args.texts, args.file)
     results = translate_run.translate(loaded, sentences, decoding_of(args))
     for sentence, found in zip(sentences, results, strict=True):
@@ -89,7 +86,7 @@ def attention_maps(run: Path, folder: Path, count: int = 3) -> list[tuple[str, P
     from rnnkit.tasks.translate import run as translate_run
     from rnnkit.tasks.translate.decoding import Decoding
 
-    loaded = translate_run.load_translator(run)
+    loaded = translate_run.load(run)
     if loaded.model.attention is None:
         return []
     sentences = [s for s, _ in read_split(run, "val", translate_run.PAIR_KEYS)[:count]]
@@ -106,7 +103,7 @@ def evaluate(args: EvalRequest) -> int:
     from rnnkit.tasks.runs import read_split
     from rnnkit.tasks.translate import run as translate_run
 
-    loaded = translate_run.load_translator(args.run, args.device)
+    loaded = translate_run.load(args.run, args.device)
     if args.data or args.source or args.target:
         pairs = translate_run.read_eval_pairs(loaded, args.data, args.source, args.target, args.encoding)
         what = ", ".join(args.data) or f"{args.source} -> {args.target}"

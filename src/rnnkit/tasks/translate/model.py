@@ -42,6 +42,7 @@ class Seq2SeqConfig:
     teacher_forcing: float = option(1.0, "translate: share of training steps fed the true previous token "
                                     "(the rest are fed the model's own guess)")
     label_smoothing: float = option(0.1, "translate: mass spread over the vocabulary in the training loss")
+    bidirectional: bool = option(True, "translate: the encoder reads each source sentence both ways")
 
 
 @dataclasses.dataclass

@@ -15,12 +15,23 @@ from pathlib import Path
 import torch
 
 from rnnkit.config import from_dict, to_dict
+from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import Pair, PairsConfig, load_pairs, read_aligned, read_tsv
 from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
-from rnnkit.tasks.runs import SPLITS, new_run_dir, read_split, resolve_device, resumed_loop, run_header, write_split
+from rnnkit.tasks.interface import Run
+from rnnkit.tasks.runs import (
+    SPLITS,
+    new_run_dir,
+    read_split,
+    resolve_device,
+    resumed_loop,
+    run_header,
+    saved_precision,
+    write_split,
+)
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, translate_ids
 from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig
@@ -33,49 +44,49 @@ PAIR_KEYS = ("source", "target")
 
 
 @dataclasses.dataclass
-class LoadedTranslator:
-    run: Path
-    config: dict
+class LoadedTranslator(Run):
     source_tokenizer: Tokenizer
     target_tokenizer: Tokenizer
     model: Seq2Seq
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
 
 def build_model(config: dict, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> Seq2Seq:
     return Seq2Seq(source_tokenizer.vocab_size + SPECIALS, target_tokenizer.vocab_size + SPECIALS,
                    from_dict(ModelConfig, config["model"]), from_dict(Seq2SeqConfig, config["seq2seq"]),
-                   config["bidirectional"])
+                   encoder_reads_both_ways(config))
+
+
+def encoder_reads_both_ways(config: dict) -> bool:
+    """Runs before 0.3 kept this beside the sections; it is the seq2seq section's now."""
+    return bool(config["seq2seq"].get("bidirectional", config.get("bidirectional", True)))
 
 
 def build_task(model: Seq2Seq, tokenizers: tuple[Tokenizer, Tokenizer], splits: dict[str, list[Pair]],
                config: dict, device: torch.device) -> TranslationTask:
     s2s, train = config["seq2seq"], from_dict(TrainConfig, config["train"])
     return TranslationTask(model, tokenizers, splits["train"], splits["val"], config["data"]["batch_size"],
-                           train.seed, device, config.get("precision", "fp32"), s2s["teacher_forcing"],
+                           train.seed, device, saved_precision(config), s2s["teacher_forcing"],
                            s2s["label_smoothing"])
 
 
-def train(sources: list[str], target_file: str, model_config: ModelConfig, s2s: Seq2SeqConfig, bidirectional: bool,
-          train_config: TrainConfig, data: DataConfig, pairs: PairsConfig, split: str, keep_duplicates: bool,
-          out: str | None, device_name: str, show_progress: bool | None = None,
-          stop_at: int | None = None) -> tuple[Path, dict]:
+def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, train_config: TrainConfig,
+          data: DataConfig, pairs: PairsConfig, labelled: LabelledConfig, out: str | None, device_name: str,
+          show_progress: bool | None = None, stop_at: int | None = None) -> tuple[Path, dict]:
     """A new translation run: returns its directory and the final validation (and test) scores."""
     device = resolve_device(device_name)
-    splits, origin = load_pairs(sources, target_file, pairs, split, keep_duplicates, data.encoding, train_config.seed)
+    splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
+                                data.encoding, train_config.seed)
     if data.tokenizer == "char":
         raise UserError("--task translate reads words or subwords: pass --tokenizer word or --tokenizer bpe")
     source_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(s for s, _ in splits["train"]), data.vocab_size)
     target_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for _, t in splits["train"]), data.vocab_size)
     precision = resolve_precision(train_config.precision, device)
+    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run = new_run_dir(out, sources or [pairs.source])
     for name in SPLITS:
         write_split(run, name, splits[name], PAIR_KEYS)
-    config = run_header("translate", sources or [pairs.source, target_file], split=origin, precision=precision,
-                        bidirectional=bidirectional, model=to_dict(model_config), seq2seq=to_dict(s2s),
+    config = run_header("translate", sources or [pairs.source, pairs.target], split=origin,
+                        model=to_dict(model_config), seq2seq=to_dict(s2s),
                         train=to_dict(train_config), data=to_dict(data), pairs=to_dict(pairs))
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, {"source": source_tokenizer.to_dict(),
@@ -85,7 +96,7 @@ def train(sources: list[str], target_file: str, model_config: ModelConfig, s2s: 
     print(f"run {run}: {len(splits['train']):,} training, {len(splits['val']):,} validation and "
           f"{len(splits['test']):,} test pairs ({origin}); vocabularies {source_tokenizer.vocab_size:,} source, "
           f"{target_tokenizer.vocab_size:,} target; {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{model_config.num_layers}x{model_config.hidden_size} {'bidirectional ' if bidirectional else ''}"
+          f"{model_config.num_layers}x{model_config.hidden_size} {'bidirectional ' if s2s.bidirectional else ''}"
           f"{model_config.cell}, attention {s2s.attention}, on {device}, {precision}", file=sys.stderr)
     task = build_task(model, (source_tokenizer, target_tokenizer), splits, config, device)
     final = TrainLoop(model, task, train_config, run, show_progress).fit(stop_at=stop_at)
@@ -110,7 +121,7 @@ def finish(run: Path, final: dict, test: list[Pair], device_name: str) -> dict:
     """With the best weights: greedy BLEU on the held-out test pairs."""
     if not test:
         return final
-    return {**final, "test": evaluate(load_translator(run, device_name), test, Decoding())}
+    return {**final, "test": evaluate(load(run, device_name), test, Decoding())}
 
 
 def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:
@@ -120,7 +131,7 @@ def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:
     return tokenizer_from_dict(both["source"]), tokenizer_from_dict(both["target"])
 
 
-def load_translator(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedTranslator:
+def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedTranslator:
     config = checkpoint.read_config(run)
     if config.get("task") != "translate":
         raise UserError(f"{run}: a {config.get('task')!r} run, not a translator")
