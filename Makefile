@@ -16,7 +16,7 @@ $(BIN)/rnnkit: pyproject.toml
 
 demo: $(BIN)/rnnkit
 	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); set -e; \
-	$(BIN)/rnnkit train python-stdlib --minutes $(DEMO_MINUTES) --out $$run; \
+	$(BIN)/rnnkit train lm python-stdlib --minutes $(DEMO_MINUTES) --out $$run; \
 	echo; echo "two more samples at temperature 0.7:"; \
 	$(BIN)/rnnkit sample $$run --num 2 --length 300 --temperature 0.7 --seed 1
 

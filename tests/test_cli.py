@@ -176,7 +176,7 @@ def test_interrupt_saves_then_exits(tmp_path, shakespeare_slice, name, code):
     process.send_signal(getattr(signal, name))
     _, err = process.communicate(timeout=60)
     assert process.returncode == code
-    assert "checkpoint saved" in err and "--resume" in err
+    assert "checkpoint saved" in err and "rnnkit resume" in err
     state = torch.load(run / "trainer_state.pt", weights_only=True)
     assert state["step"] > 10  # saved at the interruption, not only at the first validation
     assert main(["resume", str(run), "--steps", str(state["step"] + 3), "--no-progress"]) == 0
@@ -191,7 +191,7 @@ def test_every_command_has_help():
     for command in ("train", "sample", "eval", "corpora"):
         result = rnnkit(command, "--help")
         assert result.returncode == 0 and "usage" in result.stdout
-    assert "(default: 512)" in rnnkit("train", "--help").stdout
+    assert "(default: 512)" in rnnkit("train", "lm", "--help").stdout
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -239,3 +239,34 @@ def test_a_second_trainer_of_one_run_is_refused_and_a_killed_ones_lock_is_not(tm
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     assert main(["resume", str(run), "--steps", "20", "--no-progress"]) == 0
+
+
+def _documented_commands() -> list[list[str]]:
+    """Every `rnnkit ...` line of the README's and docs' shell blocks, continuations joined."""
+    import re
+    import shlex
+
+    root = Path(__file__).parent.parent
+    commands = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for block in re.findall(r"```sh\n(.*?)```", page.read_text(), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                cut = [i for i, w in enumerate(words) if w in ("<", ">", ">>", "|", "&&", ";") or w.startswith("2>")]
+                words = words[:cut[0]] if cut else words
+                if words and words[0].endswith("rnnkit") and len(words) > 1:
+                    commands.append(words[1:])
+    return commands
+
+
+def test_every_documented_command_parses_in_todays_form():
+    from rnnkit.cli import build_parser
+    from rnnkit.cli.train import modern_argv
+
+    commands = _documented_commands()
+    assert len(commands) > 30
+    parser = build_parser()
+    for argv in commands:
+        assert modern_argv(argv) == argv, f"an old form in the docs: rnnkit {' '.join(argv)}"
+        args, unknown = parser.parse_known_args(argv)
+        assert not unknown, f"rnnkit {' '.join(argv)}: {unknown}"

@@ -6,6 +6,7 @@ import torch
 
 from rnnkit.reference import model_forward_backward, numerical_gradient, relative_error
 from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.sections import ModelConfig
 
 CASES = [("rnn", "tanh", "after"), ("rnn", "relu", "after"), ("lstm", "tanh", "after"),
@@ -106,7 +107,7 @@ def test_numpy_trainer_lowers_the_loss_and_its_run_samples(tmp_path, shakespeare
 
     before = lm_run.evaluate(lm_run.load(run), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
     trained = tmp_path / "numpy2"
-    assert main([*args[:4], "--out", str(trained), *args[6:], "--steps", "150"]) == 0
+    assert main([*args[:5], "--out", str(trained), *args[7:], "--steps", "150"]) == 0
     after = lm_run.evaluate(lm_run.load(trained), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
     assert after < before - 0.5, (before, after)
-    assert "".join(lm_run.sample(lm_run.load(trained), "Th", 20, 1.0, 0, 1.0, 0)).startswith("Th")
+    assert "".join(lm_run.sample(lm_run.load(trained), Sampling("Th", 20))).startswith("Th")

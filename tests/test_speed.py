@@ -16,6 +16,7 @@ from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.nn.pointwise import compiler_works
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
+from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import precision
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -177,7 +178,7 @@ def test_a_run_evaluates_and_samples_in_either_precision(tmp_path, shakespeare_s
     scored = {p: lm_run.evaluate(loaded, [str(shakespeare_slice)], "utf-8", 4, 32, p)["nats_per_char"]
               for p in ("fp32", "bf16")}
     assert abs(scored["bf16"] - scored["fp32"]) / scored["fp32"] < 0.01
-    texts = {p: "".join(lm_run.sample(loaded, "ROMEO:", 60, 0.0, 0, 1.0, 0, p)) for p in ("fp32", "bf16")}
+    texts = {p: "".join(lm_run.sample(loaded, Sampling("ROMEO:", 60, temperature=0.0), p)) for p in ("fp32", "bf16")}
     assert all(text.startswith("ROMEO:") and len(text) == 66 for text in texts.values())
 
 

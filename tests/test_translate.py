@@ -220,7 +220,7 @@ def test_attention_learns_copying_and_reversing_in_seconds(tmp_path, reversal_ru
 
 def test_translation_runs_predict_eval_and_resume_exactly(tmp_path, capsys):
     synthetic_pairs(tmp_path / "pairs.tsv", "reverse", 400, seed=7)
-    common = ["translate", "train", str(tmp_path / "pairs.tsv"), *SMALL, "--eval-every", "10",
+    common = ["train", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--eval-every", "10",
               "--schedule", "constant", "--teacher-forcing", "0.5", "--attention", "bahdanau"]
     assert main([*common, "--steps", "20", "--out", str(tmp_path / "whole")]) == 0
     assert main([*common, "--steps", "10", "--out", str(tmp_path / "split")]) == 0

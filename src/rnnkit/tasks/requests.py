@@ -27,14 +27,20 @@ class TrainRequest:
 
 
 @dataclasses.dataclass
-class SampleRequest:
-    run: Path
+class Sampling:
+    """How to draw text: where it starts, how long, how boldly; the same seed draws the same text."""
+
     prime: str = ""
-    length: int = 500
+    length: int = 500       # tokens (a line model: at most, per line)
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
+
+
+@dataclasses.dataclass
+class SampleRequest(Sampling):
+    run: Path = Path()
     num: int = 1
     precision: str = "auto"
     device: str = "auto"

@@ -33,7 +33,7 @@ def new_run_dir(out: str | None, sources: list[str]) -> Path:
     if out:
         run = Path(out)
         if (run / checkpoint.CONFIG).exists():
-            raise UserError(f"{run}: already holds a run; continue it with --resume {run} or pick a new --out")
+            raise UserError(f"{run}: already holds a run; continue it with `rnnkit resume {run}` or pick a new --out")
     else:
         stem = Path(sources[0]).stem or "run"
         run, n = Path("runs") / stem, 2

@@ -112,10 +112,10 @@ def load_ids(path: Path) -> np.ndarray:
 def read_config(run: Path) -> dict:
     """The run's config.json, or a UserError saying why this is not a usable run."""
     if not run.exists():
-        raise UserError(f"{run}: no such run directory; pass the folder `rnnkit train --out` wrote")
+        raise UserError(f"{run}: no such run directory; pass the folder `rnnkit train TASK --out` wrote")
     config_path = run / CONFIG
     if not run.is_dir() or not config_path.exists():
-        raise UserError(f"{run}: not an rnnkit run (no {CONFIG}); pass the folder `rnnkit train --out` wrote")
+        raise UserError(f"{run}: not an rnnkit run (no {CONFIG}); pass the folder `rnnkit train TASK --out` wrote")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

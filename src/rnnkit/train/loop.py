@@ -154,7 +154,7 @@ class TrainLoop:
                     how = "interrupted" if self._stop_signal == signal.SIGINT else \
                         f"stopped by {signal.Signals(self._stop_signal).name}"
                     raise Interrupted(f"{how} at step {self.step}; checkpoint saved in {self.run}; "
-                                      f"continue with: rnnkit train --resume {self.run}", self._stop_signal)
+                                      f"continue with: rnnkit resume {self.run}", self._stop_signal)
                 if self.step % config.eval_every == 0 and self._evaluate_and_save():
                     break
             if self.saved_step != self.step:

@@ -25,11 +25,10 @@ from rnnkit.train.precision import autocast
 class ClassifierConfig:
     """What a classifier adds to the recurrent layers."""
 
-    bidirectional: bool = option(True, "read each example both ways (--task classify; translate: the encoder)")
+    bidirectional: bool = option(True, "read each example both ways")
     pooling: str = option("max", "one vector per example: the last state by true length, or the mean or max "
-                          "over valid steps (--task classify)", POOLINGS)
-    class_weights: bool = option(False, "weight the loss by inverse class frequency, for imbalanced classes "
-                                 "(--task classify)")
+                          "over valid steps", POOLINGS)
+    class_weights: bool = option(False, "weight the loss by inverse class frequency, for imbalanced classes")
 
 
 class Classifier(nn.Module):

@@ -1,4 +1,4 @@
-"""Classifier runs: ``rnnkit train --task classify``, then ``predict`` and ``eval``.
+"""Classifier runs: ``rnnkit train classify``, then ``predict`` and ``eval``.
 
 A run directory holds config.json (task "classify", the label names in order),
 tokenizer.json, the weights, and its split as train/val/test.jsonl, so a resumed

@@ -16,7 +16,7 @@ def train(request: TrainRequest) -> int:
     from rnnkit.tasks.forecast import run as forecast_run
 
     if len(request.data) != 1:
-        raise UserError("--task forecast reads one CSV file; pass exactly one")
+        raise UserError("rnnkit train forecast reads one CSV file; pass exactly one")
     s = request.sections
     run, final = forecast_run.train(request.data[0], s["model"], s["forecast"], s["series"], s["train"], s["data"],
                                     s["labelled"], request.out, request.device, request.progress)

@@ -1,4 +1,4 @@
-"""Forecast runs: ``rnnkit train --task forecast``, then ``eval`` against the baselines and ``predict``.
+"""Forecast runs: ``rnnkit train forecast``, then ``eval`` against the baselines and ``predict``.
 
 A run directory holds config.json (task "forecast": columns, cut dates, scaling),
 the weights, and the series itself (``series_times.npy``, ``series_values.npy``),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rnnkit.tasks.requests import EvalRequest, SampleRequest, TrainRequest
+from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest
 
 
 def train(request: TrainRequest) -> int:
@@ -25,7 +25,7 @@ def summary(run: Path, final: dict, device: str) -> int:
           f"({final['bits_per_char']:.3f} bits per character); the best, {final['best_objective']:.4f}, is in "
           f"{run / 'model.safetensors'}; score it on the test split with: rnnkit eval {run}")
     for seed, label in enumerate(loaded.labels[:4] or [None]):
-        lines = line_run.sample(loaded, 5, label, "", 100, 1.0, 0, 1.0, seed)
+        lines = line_run.sample(loaded, 5, label, Sampling(length=100, seed=seed))
         print(f"samples{f' ({label})' if label else ''}: " + ", ".join(lines))
     return 0
 
@@ -34,8 +34,7 @@ def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lines import run as line_run
 
     loaded = line_run.load(request.run, request.device)
-    lines = line_run.sample(loaded, request.num, request.label, request.prime, request.length, request.temperature,
-                            request.top_k, request.top_p, request.seed)
+    lines = line_run.sample(loaded, request.num, request.label, request)
     report = None
     if request.novelty:
         report = line_run.novelty(loaded, lines, line_run.read_lines(loaded, request.novelty, "utf-8"))

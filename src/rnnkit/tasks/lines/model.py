@@ -30,8 +30,8 @@ CONDITIONS = ("none", "label")
 class LineConfig:
     """What a line model adds to the language model's shape."""
 
-    condition_on: str = option("none", "label: generate lines conditioned on their label (data as for "
-                               "--task classify; --task lines)", CONDITIONS)
+    condition_on: str = option("none", "label: generate lines conditioned on their label (labelled data as "
+                               "for `rnnkit train classify`)", CONDITIONS)
     label_size: int = option(16, "width of the label embedding (--condition-on label)")
 
 

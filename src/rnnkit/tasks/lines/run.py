@@ -1,4 +1,4 @@
-"""Line-model runs: ``rnnkit train --unit line`` (or ``--condition-on label``), then ``sample`` and ``eval``.
+"""Line-model runs: ``rnnkit train lines`` (``--condition-on label`` for one per label), then ``sample`` and ``eval``.
 
 A run directory holds config.json (task "lines"), tokenizer.json, the weights and
 its split as train/val/test.jsonl: the novelty report needs to know exactly which
@@ -23,6 +23,7 @@ from rnnkit.eval.scores import scores
 from rnnkit.tasks.interface import Run
 from rnnkit.tasks.lines.model import LineConfig, LineModel
 from rnnkit.tasks.lines.task import LineTask, line_nats
+from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.runs import read_split, reopen, resolve_device, resumed_loop, saved_precision, start_split_run
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
@@ -109,10 +110,10 @@ def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) ->
     return LoadedLines(run, config, tokenizer, config["labels"], model.to(device).eval())
 
 
-def sample(loaded: LoadedLines, num: int, label: str | None, prime: str, max_length: int, temperature: float,
-           top_k: int, top_p: float, seed: int) -> list[str]:
-    """``num`` whole lines, each starting with ``prime``; a conditioned model needs ``label``."""
-    labels = None
+def sample(loaded: LoadedLines, num: int, label: str | None, sampling: Sampling) -> list[str]:
+    """``num`` whole lines of at most ``sampling.length`` tokens, each starting with its prime; a
+    conditioned model needs ``label``."""
+    labels, prime = None, sampling.prime
     if loaded.labels:
         if label is None:
             raise UserError(f"{loaded.run}: the model is conditioned on a label; pass --label, one of "
@@ -129,9 +130,9 @@ def sample(loaded: LoadedLines, num: int, label: str | None, prime: str, max_len
     prime = normalize(prime)
     prime_ids = encode_texts(loaded.tokenizer, [prime])[0] if prime else np.zeros(0, dtype=np.int64)
     start = torch.as_tensor(np.concatenate([[loaded.model.boundary], prime_ids]), device=loaded.device)
-    generator = torch.Generator(device=loaded.device).manual_seed(seed)
-    lines = generate_lines(loaded.model.conditioned(labels), start[None].expand(num, -1), max_length,
-                           loaded.model.boundary, temperature, top_k, top_p, generator)
+    generator = torch.Generator(device=loaded.device).manual_seed(sampling.seed)
+    lines = generate_lines(loaded.model.conditioned(labels), start[None].expand(num, -1), sampling.length,
+                           loaded.model.boundary, sampling.temperature, sampling.top_k, sampling.top_p, generator)
     decoded = [loaded.tokenizer.decode(np.concatenate([prime_ids, line]).astype(np.int64)) for line in lines]
     return [text.strip() if loaded.tokenizer.kind != "char" else text for text in decoded]
 

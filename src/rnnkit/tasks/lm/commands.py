@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
 
 from rnnkit.errors import UserError
-from rnnkit.tasks.requests import EvalRequest, SampleRequest, TrainRequest, VizRequest
+from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest, VizRequest
 
 # Past this budget the default model starts to overfit Tiny Shakespeare-sized texts
 # (docs/tuning.md), so unless --dropout is given, longer runs get LONG_RUN_DROPOUT.
@@ -57,19 +58,18 @@ def summary(run: Path, final: dict, device: str) -> int:
     loaded = lm_run.load(run, device)
     print(f"\nstep {final['step']}: validation {final['bits_per_char']:.3f} bits per character "
           f"({final['nats_per_char']:.3f} nats); best weights in {run / 'model.safetensors'}")
-    print("sample:\n" + "".join(lm_run.sample(loaded, "", 400, 0.8, 0, 1.0, 0)))
+    print("sample:\n" + "".join(lm_run.sample(loaded, Sampling(length=400, temperature=0.8))))
     return 0
 
 
 def print_samples(request: SampleRequest, loaded, sample) -> int:
-    """``sample(loaded, prime, length, temperature, top_k, top_p, seed)`` streamed to stdout, ``num`` times."""
+    """``sample(loaded, sampling)`` streamed to stdout, ``num`` times, the seed one more each time."""
     if request.label or request.novelty:
         raise UserError(f"--label and --novelty need a line model; {request.run} models a stream of text")
     for index in range(request.num):
         if request.num > 1:
             print(f"--- sample {index + 1} ---")
-        for piece in sample(loaded, request.prime, request.length, request.temperature, request.top_k,
-                            request.top_p, request.seed + index):
+        for piece in sample(loaded, dataclasses.replace(request, seed=request.seed + index)):
             sys.stdout.write(piece)
             sys.stdout.flush()
         print()
@@ -80,7 +80,8 @@ def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lm import run as lm_run
 
     loaded = lm_run.load(request.run, request.device)
-    return print_samples(request, loaded, lambda *a: lm_run.sample(*a, precision=request.precision))
+    return print_samples(request, loaded, lambda loaded, sampling: lm_run.sample(loaded, sampling,
+                                                                           request.precision))
 
 
 def evaluate(request: EvalRequest) -> int:

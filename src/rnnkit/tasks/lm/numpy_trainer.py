@@ -1,4 +1,4 @@
-"""`rnnkit train --backend numpy`: a character model trained by the NumPy reference.
+"""`rnnkit train lm --backend numpy`: a character model trained by the NumPy reference.
 
 Slow, but every number comes from ``reference.py``: forward, hand-written BPTT,
 Adagrad, in float64. The weights are saved under the PyTorch model's names, so

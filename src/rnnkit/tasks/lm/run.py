@@ -23,6 +23,7 @@ from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.tasks.interface import Run
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
+from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, saved_precision
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
@@ -133,10 +134,9 @@ def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) ->
     return LoadedRun(run, config, tokenizer, model.to(device).eval())
 
 
-def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k: int, top_p: float,
-           seed: int, precision: str = "fp32") -> Iterator[str]:
+def sample(loaded: LoadedRun, sampling: Sampling, precision: str = "fp32") -> Iterator[str]:
     """Yield decoded pieces of text as they are generated, prime first."""
-    tokenizer = loaded.tokenizer
+    prime, tokenizer = sampling.prime, loaded.tokenizer
     missing = tokenizer.unknown(prime)
     if missing:
         shown = ", ".join(repr(c) for c in missing[:8])
@@ -144,11 +144,12 @@ def sample(loaded: LoadedRun, prime: str, length: int, temperature: float, top_k
                         "remove them or train on text that has them")
     ids = tokenizer.encode(prime or loaded.config["start_text"])
     device = next(loaded.model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(sampling.seed)
     if prime:
         yield normalize(prime)
-    tokens = generate(loaded.model, torch.as_tensor(ids, device=device)[None], length, temperature,
-                      top_k, top_p, generator, resolve_precision(precision, device))
+    tokens = generate(loaded.model, torch.as_tensor(ids, device=device)[None], sampling.length,
+                      sampling.temperature, sampling.top_k, sampling.top_p, generator,
+                      resolve_precision(precision, device))
     yield from decode_stream(tokenizer, (int(t) for t in tokens))
 
 

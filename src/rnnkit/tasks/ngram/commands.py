@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rnnkit.tasks.lm.commands import print_samples, print_scores
-from rnnkit.tasks.requests import EvalRequest, SampleRequest, TrainRequest
+from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest
 
 
 def train(request: TrainRequest) -> int:
@@ -13,7 +13,7 @@ def train(request: TrainRequest) -> int:
     print(f"validation {result['bits_per_char']:.3f} bits per character ({result['nats_per_char']:.3f} nats), "
           f"perplexity {result['perplexity']:.3f} per token; model in {run / ngram_run.MODEL_FILE}")
     loaded = ngram_run.load(run)
-    print("sample:\n" + "".join(ngram_run.sample(loaded, "", 400, 0.8, 0, 1.0, 0)))
+    print("sample:\n" + "".join(ngram_run.sample(loaded, Sampling(length=400, temperature=0.8))))
     return 0
 
 

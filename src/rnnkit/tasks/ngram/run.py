@@ -1,4 +1,4 @@
-"""N-gram runs: ``rnnkit train --task ngram``, then ``eval`` and ``sample`` as on any run.
+"""N-gram runs: ``rnnkit train ngram``, then ``eval`` and ``sample`` as on any run.
 
 A run directory holds config.json (task "ngram"), tokenizer.json, the counts in
 model.ngram (safetensors) and, with ``--arpa``, model.arpa. The split and the
@@ -26,6 +26,7 @@ from rnnkit.ngram.arpa import token_names, write_arpa
 from rnnkit.ngram.estimators import SMOOTHINGS
 from rnnkit.ngram.stream import UNITS
 from rnnkit.tasks.interface import Run
+from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.sections import DataConfig
 from rnnkit.train import checkpoint
 
@@ -37,19 +38,19 @@ ARPA_FILE = "model.arpa"
 class NGramConfig:
     """An n-gram model: its order, its estimator and what a sequence is."""
 
-    order: int = option(5, "n-gram order (--task ngram)")
-    smoothing: str = option("kn", "n-gram estimator (--task ngram)", SMOOTHINGS)
-    delta: float = option(1.0, "add-delta's delta: 1 is Laplace (--task ngram)")
+    order: int = option(5, "n-gram order")
+    smoothing: str = option("kn", "n-gram estimator", SMOOTHINGS)
+    delta: float = option(1.0, "add-delta's delta: 1 is Laplace")
     discount: float = option(0.0, "a fixed Kneser-Ney or backoff discount (0: estimate from the counts)")
     unit: str = option("stream", "stream: the text is one sequence, as an RNN reads it; line: each line "
-                       "is <s> ... </s> (--task ngram; the recurrent model of lines is --task lines)", UNITS)
-    arpa: bool = option(False, "also write the model as model.arpa (--task ngram)")
+                       "is <s> ... </s> (the recurrent model of lines is `rnnkit train lines`)", UNITS)
+    arpa: bool = option(False, "also write the model as model.arpa")
 
     def build(self) -> NGramLM:
         try:
             return NGramLM(self.order, self.smoothing, self.delta, self.discount or None, self.unit)
         except ValueError as err:
-            raise UserError(f"--task ngram: {err}") from None
+            raise UserError(f"rnnkit train ngram: {err}") from None
 
 
 @dataclass
@@ -122,10 +123,9 @@ def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> dict:
     return loaded.model.score(stream)
 
 
-def sample(loaded: LoadedNGram, prime: str, length: int, temperature: float, top_k: int, top_p: float,
-           seed: int) -> Iterator[str]:
+def sample(loaded: LoadedNGram, sampling: Sampling) -> Iterator[str]:
     """Yield text as it is drawn, prime first; a line model writes each </s> as a newline."""
-    tokenizer, model = loaded.tokenizer, loaded.model
+    prime, tokenizer, model = sampling.prime, loaded.tokenizer, loaded.model
     missing = tokenizer.unknown(prime)
     if missing:
         shown = ", ".join(repr(c) for c in missing[:8])
@@ -137,7 +137,7 @@ def sample(loaded: LoadedNGram, prime: str, length: int, temperature: float, top
         history = tokenizer.encode(prime or loaded.config["start_text"]).tolist()
     if prime:
         yield normalize(prime)
-    tokens = model.sample(np.array(history, dtype=np.int64), length, temperature, top_k, top_p,
-                          np.random.default_rng(seed))
+    tokens = model.sample(np.array(history, dtype=np.int64), sampling.length, sampling.temperature,
+                          sampling.top_k, sampling.top_p, np.random.default_rng(sampling.seed))
     yield from decode_stream(tokenizer, tokens, newline=model.eos)
 

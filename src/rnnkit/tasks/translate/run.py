@@ -1,4 +1,4 @@
-"""Translation runs: ``rnnkit train --task translate``, then ``predict`` and ``eval``.
+"""Translation runs: ``rnnkit train translate``, then ``predict`` and ``eval``.
 
 A run directory holds config.json (task "translate"), tokenizer.json with the
 source and target tokenizers (each fitted on its side of the training pairs), the
@@ -77,7 +77,7 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
     if data.tokenizer == "char":
-        raise UserError("--task translate reads words or subwords: pass --tokenizer word or --tokenizer bpe")
+        raise UserError("rnnkit train translate reads words or subwords: pass --tokenizer word or --tokenizer bpe")
     source_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(s for s, _ in splits["train"]), data.vocab_size)
     target_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for _, t in splits["train"]), data.vocab_size)
     precision = resolve_precision(train_config.precision, device)
