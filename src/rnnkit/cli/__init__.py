@@ -13,6 +13,7 @@ from rnnkit.cli.train import cmd_resume, cmd_train, modern_argv, refuse_foreign
 from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_report, cmd_verb
 from rnnkit.errors import UserError
 from rnnkit.runtime import keep_freed_memory
+from rnnkit.train.generations import DISK_ERRORS
 from rnnkit.train.loop import Interrupted
 
 __all__ = ["build_parser", "main"]
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        print(f"rnnkit: error: {err.filename or 'a file'}: {err.strerror}; free some space (or make the folder "
+              "writable) and run the command again", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from rnnkit.config import from_dict, to_dict
 from rnnkit.data.labelled import Example
 from rnnkit.data.tokenizers import Tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
-from rnnkit.train import checkpoint
+from rnnkit.train import checkpoint, generations
 from rnnkit.train.loop import Task, TrainConfig, TrainLoop
 
 SPLITS = ("train", "val", "test")
@@ -60,18 +60,34 @@ def saved_precision(config: dict) -> str:
 
 def resumed_loop(run: Path, model: torch.nn.Module, task: Task, train_config: TrainConfig, config: dict,
                  device: torch.device, show_progress: bool | None) -> TrainLoop:
-    """A loop at the run's last checkpoint: weights, optimizer, RNG and the task's carried state."""
+    """A loop at the run's newest complete checkpoint: weights, optimizer, RNG and the task's carried
+    state, with the logs cut back to it. A run from before generations is converted to one here."""
+    with checkpoint.run_lock(run):  # refuse now, before the new budget is written over a live run's
+        state, where = read_checkpoint(run, model, device)
+        checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
+        loop = TrainLoop(model, task, train_config, run, show_progress)
+        loop.load_state_dict(state)
+        generations.rewind_logs(run, state)
+        if where == checkpoint.STATE:
+            loop.save()
+            where += f", converted to {generations.latest(run).name}"
+    print(f"run {run}: resuming at step {loop.step} (from {where})", file=sys.stderr)
+    return loop
+
+
+def read_checkpoint(run: Path, model: torch.nn.Module, device: torch.device) -> tuple[dict, str]:
+    """The newest complete generation, or the single checkpoint of a run made before 0.3."""
+    generation = generations.latest(run)
+    if generation is not None:
+        return generations.read(generation, model, device), generation.name
+    if not (run / checkpoint.STATE).exists():
+        raise UserError(f"{run}: no checkpoint yet (it stopped before its first); train it again")
     state = checkpoint.load_state(run / checkpoint.STATE)
     weights_step = checkpoint.load_weights(run / checkpoint.LAST, model, device)
     if weights_step != state["step"]:
         raise UserError(f"{run}: {checkpoint.LAST} (step {weights_step}) and {checkpoint.STATE} "
                         f"(step {state['step']}) disagree; the checkpoint is damaged, start a new run")
-    with checkpoint.run_lock(run):  # refuse now, before the new budget is written over a live run's
-        checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
-    loop = TrainLoop(model, task, train_config, run, show_progress)
-    loop.load_state_dict(state)
-    print(f"run {run}: resuming at step {loop.step}", file=sys.stderr)
-    return loop
+    return state, checkpoint.STATE
 
 
 def write_split(run: Path, name: str, examples: list[Example], keys: tuple[str, str] = ("text", "label")) -> None:

@@ -1,9 +1,10 @@
 """Run directories: weights, config, vocabulary and training state, written atomically.
 
 Every file is written to a temporary name beside its target and renamed over it,
-so a crash or Ctrl-C never leaves a half-written checkpoint. Nothing here executes
-code on load: weights are safetensors, metadata JSON, and the training state is
-read with ``torch.load(weights_only=True)``.
+so a crash or Ctrl-C never leaves a half-written file; checkpoints are whole
+generations (``generations.py``). Nothing here executes code on load: weights and
+training state are safetensors, metadata JSON. Only the ``trainer_state.pt`` of a run
+made before 0.3 is read with ``torch.load(weights_only=True)``, once, to convert it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
 BEST = "model.safetensors"
 LAST = "last.safetensors"
-STATE = "trainer_state.pt"
+STATE = "trainer_state.pt"  # runs before 0.3 only: converted on resume
 TRAIN_IDS = "train_ids.npy"
 VAL_IDS = "val_ids.npy"
 
@@ -40,6 +41,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from None  # name the file in the error
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -79,10 +84,6 @@ def write_json(path: Path, data: dict) -> None:
 def save_weights(path: Path, model: torch.nn.Module, step: int) -> None:
     """safetensors, de-duplicating tied weights; the step goes in the metadata."""
     atomic_write(path, lambda tmp: save_model(model, str(tmp), metadata={"step": str(step)}))
-
-
-def save_state(path: Path, state: dict) -> None:
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def save_ids(path: Path, ids: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from rnnkit.config import option
 from rnnkit.errors import UserError
-from rnnkit.train import checkpoint
+from rnnkit.train import checkpoint, generations
 from rnnkit.train.precision import PRECISIONS
 from rnnkit.train.schedule import learning_rate, progress
 
@@ -45,6 +45,7 @@ class TrainConfig:
     eval_every: int = option(500, "steps between validations, samples and checkpoints")
     patience: int = option(0, "stop after this many validations without improvement (0: off)")
     seed: int = option(1337, "seeds weights, dropout and samples")
+    keep: int = option(2, "checkpoint generations kept in RUN/checkpoints (the newest; at least 1)")
     sample_length: int = option(200, "tokens of sample text written at each validation")
     precision: str = option("auto", "fp32; bf16 (autocast: bf16 matrix multiplies, fp32 master weights, "
                             "state, loss and softmax); auto: bf16 where the CPU has AVX-512 bf16 or AMX or "
@@ -127,7 +128,12 @@ class TrainLoop:
 
         The run directory is locked meanwhile: a second process training it is refused."""
         with checkpoint.run_lock(self.run):
-            return self._fit(stop_at)
+            try:
+                return self._fit(stop_at)
+            except OSError as err:
+                if err.errno not in generations.DISK_ERRORS:
+                    raise
+                raise UserError(generations.disk_full_message(self.run, err, self.step, self.saved_step)) from None
 
     def _fit(self, stop_at: int | None) -> dict:
         config = self.config
@@ -214,12 +220,13 @@ class TrainLoop:
         self._report(scores, improved)
         _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
                                                    "text": text})
-        checkpoint.save_weights(self.run / checkpoint.LAST, self.model, self.step)
-        if improved:
-            checkpoint.save_weights(self.run / checkpoint.BEST, self.model, self.step)
-        checkpoint.save_state(self.run / checkpoint.STATE, self.state_dict())
-        self.saved_step = self.step
+        self.save(improved)
         return self.config.patience > 0 and self.bad_evals >= self.config.patience
+
+    def save(self, improved: bool = False) -> None:
+        """A new checkpoint generation (``generations.save``); the best weights too when they improved."""
+        generations.save(self.run, self.model, self.state_dict(), improved, self.config.keep)
+        self.saved_step = self.step
 
     # -- helpers -------------------------------------------------------------------------------
     def _lr(self) -> float:
