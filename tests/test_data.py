@@ -1,6 +1,8 @@
 """Tokenizers, corpora and TBPTT batching."""
 
+import json
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +145,51 @@ def test_gzip_text_files_read_as_their_contents_and_corrupt_ones_are_refused(tmp
     (tmp_path / "empty.gz").write_bytes(gzip.compress(b"  \n"))
     with pytest.raises(UserError, match="empty"):
         read_text_file(tmp_path / "empty.gz")
+
+
+def _almost_utf8(path: Path) -> bytes:
+    """UTF-8 text with one stray Latin-1 byte, as real kernel sources have."""
+    data = "/* café */\nint main(void) { return 0; }\n".encode() * 200 + b"/* na\xefve */\n" + b"x = 1;\n" * 300
+    path.write_bytes(data)
+    return data
+
+
+def test_the_byte_tokenizer_keeps_every_byte_of_an_almost_utf8_file(tmp_path):
+    from rnnkit.data.byte_tokenizer import ByteTokenizer
+    from rnnkit.data.corpora import read_text_file
+    from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
+
+    raw = _almost_utf8(tmp_path / "kernel.c")
+    text = read_text_file(tmp_path / "kernel.c", "utf-8", "surrogateescape")
+    tokenizer = tokenizer_from_dict(fit_tokenizer("byte", text, 0).to_dict())
+    assert isinstance(tokenizer, ByteTokenizer) and tokenizer.vocab_size == 257
+    ids = tokenizer.encode(text)
+    assert np.array_equal(ids - 1, np.frombuffer(raw, dtype=np.uint8))  # the oracle: the file itself
+    assert tokenizer.unknown(text) == [] and tokenizer.token_chars(ids) == len(raw)
+    assert len(tokenizer.pieces(text)) == len(ids) and "".join(tokenizer.pieces("café")) == "café"
+    assert tokenizer.decode(tokenizer.encode("café")) == "café"
+    assert tokenizer.decode(ids).count("\ufffd") == 1  # the stray byte, shown as U+FFFD
+
+
+def test_almost_utf8_text_stops_in_one_line_naming_the_fixes_then_trains_with_them(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    stray = _almost_utf8(tmp_path / "kernel.c").index(b"na\xef") + 2
+    small = ["--hidden-size", "8", "--embedding-size", "4", "--batch-size", "4", "--seq-len", "8", "--steps", "2",
+             "--eval-every", "2", "--no-progress"]
+    assert main(["train", "lm", str(tmp_path / "kernel.c"), *small, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"kernel.c: byte {stray} is not valid utf-8" in err
+    assert "--encoding-errors replace" in err and "--tokenizer byte" in err
+    assert main(["train", "lm", str(tmp_path / "kernel.c"), *small, "--encoding-errors", "replace",
+                 "--out", str(tmp_path / "replace")]) == 0
+    assert "\ufffd" in json.loads((tmp_path / "replace" / "tokenizer.json").read_text())["chars"]
+    assert main(["train", "lm", str(tmp_path / "kernel.c"), *small, "--tokenizer", "byte",
+                 "--out", str(tmp_path / "bytes")]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "bytes"), str(tmp_path / "kernel.c"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["characters"] == scores["tokens"] == (tmp_path / "kernel.c").stat().st_size - 1
+    assert scores["unknown_tokens"] == 0
+    with pytest.raises(SystemExit):  # classifiers read words or characters of labelled lines
+        main(["train", "classify", str(tmp_path), "--tokenizer", "byte"])

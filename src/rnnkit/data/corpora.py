@@ -53,9 +53,11 @@ def read_builtin(name: str, max_chars: int | None = DEFAULT_BUILTIN_CHARS) -> st
     return text if max_chars is None else text[:max_chars]
 
 
-def read_text_file(path: Path, encoding: str = "utf-8") -> str:
+def read_text_file(path: Path, encoding: str = "utf-8", errors: str | None = None) -> str:
     """Read one file (gzip-compressed when its name ends in .gz), refusing empty, binary and
-    wrongly encoded ones with a fix."""
+    wrongly encoded ones with a fix. ``errors`` is the decoder's handler for a caller that offers
+    ``--encoding-errors`` (None: strict, and no such flag to suggest); ``surrogateescape`` keeps
+    every byte, binary or not, for the byte tokenizer."""
     if not path.exists():
         raise UserError(f"{path}: no such file or folder; check the path")
     if path.is_dir():
@@ -68,33 +70,37 @@ def read_text_file(path: Path, encoding: str = "utf-8") -> str:
             raise UserError(f"{path}: not a valid gzip file; give it uncompressed or compress it again") from None
     if not data.strip():
         raise UserError(f"{path}: the file is empty; give a text file with some content")
-    if b"\x00" in data[:_SNIFF_BYTES] and not encoding.lower().startswith("utf-16"):
+    raw = errors == "surrogateescape"
+    if not raw and b"\x00" in data[:_SNIFF_BYTES] and not encoding.lower().startswith("utf-16"):
         raise UserError(f"{path}: looks like a binary file (it contains NUL bytes); give a text file")
     try:
-        return data.decode(encoding)
+        return data.decode(encoding, errors or "strict")
     except UnicodeDecodeError as err:
-        raise UserError(f"{path}: byte {err.start} is not valid {encoding}; "
-                        "pass --encoding with the file's encoding (for example --encoding latin-1)") from None
+        more = (", or --encoding-errors replace to read such bytes as U+FFFD (--tokenizer byte reads "
+                "every byte)") if errors else ""
+        raise UserError(f"{path}: byte {err.start} is not valid {encoding}; pass --encoding with the file's "
+                        f"encoding (for example --encoding latin-1){more}") from None
     except LookupError:
         raise UserError(f"--encoding {encoding}: unknown encoding; try utf-8 or latin-1") from None
 
 
-def read_folder(folder: Path, encoding: str = "utf-8") -> str:
+def read_folder(folder: Path, encoding: str = "utf-8", errors: str | None = None) -> str:
     """Every non-hidden text file under ``folder``, sorted by path; binary files are skipped."""
     texts = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         try:
-            texts.append(read_text_file(path, encoding))
+            texts.append(read_text_file(path, encoding, errors if errors != "surrogateescape" else "strict"))
         except UserError:
-            continue
+            continue  # a folder's binary (or otherwise unreadable) files are skipped
     if not texts:
         raise UserError(f"{folder}: no readable text files in this folder; check the path or --encoding")
     return "".join(texts)
 
 
-def read_corpus(sources: list[str], encoding: str = "utf-8", max_chars: int | None = None) -> str:
+def read_corpus(sources: list[str], encoding: str = "utf-8", max_chars: int | None = None,
+                errors: str | None = None) -> str:
     """Read and concatenate files, folders and built-in corpus names, in the order given."""
     if not sources:
         raise UserError("no data given; pass a text file, a folder, or a built-in corpus "
@@ -105,9 +111,9 @@ def read_corpus(sources: list[str], encoding: str = "utf-8", max_chars: int | No
         if not path.exists() and source in BUILTIN_CORPORA:
             texts.append(read_builtin(source, max_chars or DEFAULT_BUILTIN_CHARS))
         elif path.is_dir():
-            texts.append(read_folder(path, encoding))
+            texts.append(read_folder(path, encoding, errors))
         else:
-            texts.append(read_text_file(path, encoding))
+            texts.append(read_text_file(path, encoding, errors))
     text = "".join(texts)
     return text if max_chars is None else text[:max_chars]
 

@@ -10,9 +10,10 @@ from rnnkit.data.corpora import read_corpus
 from rnnkit.errors import UserError
 
 
-def split_corpus(sources: list[str], encoding: str, max_chars: int, val_fraction: float) -> tuple[str, str]:
+def split_corpus(sources: list[str], encoding: str, max_chars: int, val_fraction: float,
+                 errors: str | None = None) -> tuple[str, str]:
     """(training text, validation text): the last ``val_fraction`` of the corpus is validation."""
-    text = read_corpus(sources, encoding, max_chars or None)
+    text = read_corpus(sources, encoding, max_chars or None, errors)
     cut = int(round(len(text) * (1 - val_fraction)))
     train_text, val_text = text[:cut], text[cut:]
     if len(train_text.strip()) == 0 or len(val_text) < 2:

@@ -1,4 +1,4 @@
-"""Characters, words and BPE: text <-> integer ids, saved with the model.
+"""Characters, bytes, words and BPE: text <-> integer ids, saved with the model.
 
 Every tokenizer reserves id 0 for tokens it never saw in training, normalises
 text to Unicode NFC (so "é" typed two ways is one character), and serialises to a
@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+
+from rnnkit.data.byte_tokenizer import ByteTokenizer
 
 UNK = "<unk>"
 UNK_CHAR = "\ufffd"  # how a char model prints an unknown character
@@ -178,7 +180,7 @@ Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
 def decode_stream(tokenizer: Tokenizer, ids: Iterable[int], newline: int | None = None) -> Iterator[str]:
     """Text as generated ids arrive. Byte-level BPE pieces are held back until their bytes
     form whole characters; ``newline`` (a line model's ``</s>``) is written as a newline."""
-    if tokenizer.kind != "bpe":
+    if tokenizer.kind not in ("bpe", "byte"):
         for token in ids:
             yield "\n" if token == newline else tokenizer.decode([token])
         return
@@ -198,17 +200,21 @@ def decode_stream(tokenizer: Tokenizer, ids: Iterable[int], newline: int | None 
 
 def fit_tokenizer(kind: str, text: str, vocab_size: int) -> Tokenizer:
     """Train the named tokenizer on ``text`` (``vocab_size`` caps words and BPE merges)."""
+    if kind == "byte":
+        return ByteTokenizer()
     if kind == "char":
         return CharTokenizer.fit(text)
     if kind == "word":
         return WordTokenizer.fit(text, max_size=vocab_size)
     if kind == "bpe":
         return BPETokenizer.fit(text, vocab_size=vocab_size)
-    raise ValueError(f"unknown tokenizer {kind!r}; choose char, word or bpe")
+    raise ValueError(f"unknown tokenizer {kind!r}; choose char, byte, word or bpe")
 
 
 def tokenizer_from_dict(data: dict) -> Tokenizer:
     kind = data.get("kind")
+    if kind == "byte":
+        return ByteTokenizer()
     if kind == "char":
         return CharTokenizer(data["chars"])
     if kind == "word":
@@ -223,5 +229,5 @@ def tokenizer_from_dict(data: dict) -> Tokenizer:
 def encode_texts(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
     """Token ids per text. Word and BPE tokens carry their leading space, so every text gets one:
     a sentence's first word is then the same token as the word anywhere else."""
-    prefix = "" if tokenizer.kind == "char" else " "
+    prefix = "" if tokenizer.kind in ("char", "byte") else " "
     return [tokenizer.encode(prefix + text) for text in texts]

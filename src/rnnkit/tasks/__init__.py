@@ -38,6 +38,7 @@ from rnnkit.train.loop import TrainConfig
 # What the tasks that read labelled lines or pairs take from the data section: the rest is the
 # language model's stream (sequence length, streams, state resets).
 TOKENS = ("tokenizer", "vocab_size", "encoding", "batch_size")
+NOT_BYTES = {"tokenizer": ("char", "word", "bpe")}  # the byte tokenizer reads streams (lm, ngram) only
 RECURRENT = ("cell", "hidden_size", "num_layers", "dropout", "backend", "nonlinearity", "reset")
 EMBEDDED = (*RECURRENT, "embedding_size")
 TORCH_ONLY = {"backend": BACKENDS}  # the NumPy reference trains language models only
@@ -55,13 +56,14 @@ TASKS: dict[str, Task] = {
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.2),
          "line": section(LineConfig),
          "train": section(TrainConfig, minutes=5.0, precision="fp32", lr=3e-3, eval_every=200, patience=20),
-         "data": section(DataConfig, TOKENS, batch_size=64), "labelled": section(LabelledConfig)},
+         "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         lines_commands.train, line_run.load, resume=resumed(line_run.resume, lines_commands.summary),
         verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate}),
     "ngram": Task(
         "ngram", "a count-based n-gram language model on the same split and tokens",
         {"ngram": section(NGramConfig),
-         "data": section(DataConfig, ("tokenizer", "vocab_size", "val_fraction", "encoding", "max_chars"))},
+         "data": section(DataConfig, ("tokenizer", "vocab_size", "val_fraction", "encoding", "encoding_errors",
+                                       "max_chars"))},
         ngram_commands.train, ngram_run.load, timed=False,
         verbs={"sample": ngram_commands.sample, "eval": ngram_commands.evaluate}),
     "classify": Task(
@@ -70,7 +72,7 @@ TASKS: dict[str, Task] = {
          "classifier": section(ClassifierConfig),
          "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=3e-3,
                           eval_every=100, warmup_steps=50, patience=20),
-         "data": section(DataConfig, TOKENS, batch_size=64), "labelled": section(LabelledConfig)},
+         "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         classify_commands.train, classify_run.load, resume=resumed(classify_run.resume, classify_commands.summary),
         verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate}),
     "forecast": Task(
@@ -90,7 +92,7 @@ TASKS: dict[str, Task] = {
          "seq2seq": section(Seq2SeqConfig),
          "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=2e-3,
                           eval_every=500, patience=10),
-         "data": section(DataConfig, TOKENS, tokenizer="word", vocab_size=15000, batch_size=64),
+         "data": section(DataConfig, TOKENS, choices=NOT_BYTES, tokenizer="word", vocab_size=15000, batch_size=64),
          "pairs": section(PairsConfig), "labelled": section(LabelledConfig, ("split", "keep_duplicates"))},
         translate_commands.train, translate_run.load,
         resume=resumed(translate_run.resume, translate_commands.summary),

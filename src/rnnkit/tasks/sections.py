@@ -33,13 +33,26 @@ class ModelConfig(RecurrentConfig):
 class DataConfig:
     """What the model reads and how it is cut into batches."""
 
-    tokenizer: str = option("char", "token unit", ("char", "word", "bpe"))
+    tokenizer: str = option("char", "token unit (byte: raw bytes, 256 symbols, any file reads)",
+                            ("char", "byte", "word", "bpe"))
     vocab_size: int = option(2000, "vocabulary size for word and BPE tokens")
     val_fraction: float = option(0.1, "the last fraction of the text held out for validation")
     encoding: str = option("utf-8", "text encoding of the data files")
+    encoding_errors: str = option("strict", "bytes that are not valid in --encoding: stop with the file and "
+                                  "byte (strict) or read each as U+FFFD (replace)", ("strict", "replace"))
     max_chars: int = option(0, "read at most this many characters (0: all; built-in corpora: 3,000,000)")
     batch_size: int = option(16, "parallel streams per batch (B)")
     seq_len: int = option(64, "time steps per chunk for truncated BPTT (T)")
     eval_streams: int = option(16, "parallel streams when scoring validation text")
     state_reset: float = option(0.02, "chance per stream and chunk that its carried state restarts from "
                                 "zero, so the model also learns to start cold (0: only at each epoch)")
+
+    def decode_errors(self) -> str:
+        """How readers decode this run's text: raw bytes kept for the byte tokenizer, else the flag."""
+        return "surrogateescape" if self.tokenizer == "byte" else self.encoding_errors
+
+
+def decode_errors_of(config: dict) -> str:
+    """How to read text for a saved run (eval, viz): as it read its training text."""
+    known = {f.name for f in fields(DataConfig)}
+    return DataConfig(**{k: v for k, v in config.get("data", {}).items() if k in known}).decode_errors()

@@ -104,7 +104,7 @@ def print_scores(request: EvalRequest, result: dict, tokenizer: str) -> int:
     print(f"{', '.join(request.data)}: {result['tokens']:,} tokens, {result['characters']:,} characters")
     print(f"bits per character  {result['bits_per_char']:.4f}  ({result['nats_per_char']:.4f} nats)")
     print(f"perplexity          {result['perplexity']:.3f} per token")
-    if tokenizer != "char":
+    if tokenizer not in ("char", "byte"):  # a byte model's characters are its tokens
         print(f"                    {result['char_perplexity']:.3f} per character")
     if result["unknown_tokens"]:
         print(f"unknown tokens      {result['unknown_tokens']:,} (scored as <unk>)")

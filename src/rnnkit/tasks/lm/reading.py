@@ -17,6 +17,7 @@ import torch
 from rnnkit.data.corpora import read_corpus
 from rnnkit.errors import UserError
 from rnnkit.tasks.lm.run import LoadedRun
+from rnnkit.tasks.sections import decode_errors_of
 from rnnkit.viz.activations import activations, neuron_name
 from rnnkit.viz.features import FEATURES, text_features
 from rnnkit.viz.finder import Match, find_neurons
@@ -39,7 +40,7 @@ class Reading:
 
 def read_text(loaded: LoadedRun, sources: list[str], encoding: str,
               max_chars: int | None) -> tuple[np.ndarray, list[str]]:
-    text = read_corpus(sources, encoding, max_chars)
+    text = read_corpus(sources, encoding, max_chars, decode_errors_of(loaded.config))
     ids = loaded.tokenizer.encode(text)
     pieces = loaded.tokenizer.pieces(text)
     if len(ids) < 2:

@@ -25,7 +25,7 @@ from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
 from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, saved_precision
-from rnnkit.tasks.sections import DataConfig, ModelConfig
+from rnnkit.tasks.sections import DataConfig, ModelConfig, decode_errors_of
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import autocast, resolve_precision
@@ -39,7 +39,8 @@ class LoadedRun(Run):
 
 def prepare_data(sources: list[str], data: DataConfig) -> tuple[Tokenizer, np.ndarray, np.ndarray, str]:
     """Read, split by position, fit the tokenizer on the training part, encode both parts."""
-    train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction)
+    train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction,
+                                         data.decode_errors())
     name = ", ".join(sources)
     tokenizer = fit_tokenizer(data.tokenizer, train_text, data.vocab_size)
     train_ids = compact_ids(tokenizer.encode(train_text), tokenizer.vocab_size)
@@ -156,7 +157,7 @@ def sample(loaded: LoadedRun, sampling: Sampling, precision: str = "fp32") -> It
 def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int,
              precision: str = "fp32") -> dict:
     """Scores over a text: nats, bits and perplexity per token and per character."""
-    text = read_corpus(sources, encoding)
+    text = read_corpus(sources, encoding, errors=decode_errors_of(loaded.config))
     ids = loaded.tokenizer.encode(text)
     if len(ids) < 2:
         raise UserError(f"{', '.join(sources)}: needs at least 2 tokens to score; give a longer text")

@@ -27,7 +27,7 @@ from rnnkit.ngram.estimators import SMOOTHINGS
 from rnnkit.ngram.stream import UNITS
 from rnnkit.tasks.interface import Run
 from rnnkit.tasks.requests import Sampling
-from rnnkit.tasks.sections import DataConfig
+from rnnkit.tasks.sections import DataConfig, decode_errors_of
 from rnnkit.train import checkpoint
 
 MODEL_FILE = "model.ngram"
@@ -64,7 +64,8 @@ def train(sources: list[str], config: NGramConfig, data: DataConfig, out: str | 
     from rnnkit.tasks.runs import new_run_dir
 
     model = config.build()
-    train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction)
+    train_text, val_text = split_corpus(sources, data.encoding, data.max_chars, data.val_fraction,
+                                         data.decode_errors())
     tokenizer = fit_tokenizer(data.tokenizer, train_text, data.vocab_size)
     started = time.perf_counter()
     model.fit(from_text(train_text, tokenizer, config.unit), tokenizer.vocab_size)
@@ -112,7 +113,8 @@ def load(run: Path, device_name: str = "cpu") -> LoadedNGram:
 def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> dict:
     """``rnnkit eval``'s numbers for an n-gram run."""
     name = ", ".join(sources)
-    stream = from_text(read_corpus(sources, encoding), loaded.tokenizer, loaded.model.unit)
+    text = read_corpus(sources, encoding, errors=decode_errors_of(loaded.config))
+    stream = from_text(text, loaded.tokenizer, loaded.model.unit)
     scored = stream.ids[stream.scored]
     if len(scored) == 0:
         raise UserError(f"{name}: no token to score; give a longer text")
