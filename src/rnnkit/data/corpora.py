@@ -6,7 +6,9 @@ the fix, because this is where most first runs go wrong.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -122,3 +124,16 @@ def read_lines_given(texts: list[str], file: Path | None) -> list[str]:
     """The texts given as arguments, then every non-blank line of ``file``."""
     extra = [line.strip() for line in read_text_file(file).splitlines() if line.strip()] if file else []
     return list(texts) + extra
+
+
+def table_rows(text: str, source: Path, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL) -> list[list[str]]:
+    """The non-empty rows of a CSV/TSV text, any line ending (a lone CR too); a malformed table or
+    one without rows is a one-line error naming the file."""
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+                if row]
+    except csv.Error as err:
+        raise UserError(f"{source}: not a well-formed table ({err}); check its quoting and line endings") from None
+    if not rows:
+        raise UserError(f"{source}: no rows; give a table with a header or data rows")
+    return rows

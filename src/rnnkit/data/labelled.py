@@ -11,7 +11,6 @@ example is also a training example.
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.config import option
-from rnnkit.data.corpora import read_text_file
+from rnnkit.data.corpora import read_text_file, table_rows
 from rnnkit.data.tokenizers import normalize
 from rnnkit.errors import UserError
 
@@ -83,7 +82,7 @@ def _column(spec: str, header: list[str] | None, width: int, source: Path, flag:
 def _read_table(source: Path, text: str, config: LabelledConfig) -> list[Example]:
     delimiter = "," if source.suffix.lower() == ".csv" else "\t"
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
-    rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting) if row]
+    rows = table_rows(text, source, delimiter, quoting)
     width = len(rows[0])
     if width < 2:
         raise UserError(f"{source}: the first row has one column; a table needs text and label columns "

@@ -9,8 +9,6 @@ chronological, and nothing after the training part reaches normalisation.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.config import option
-from rnnkit.data.corpora import read_text_file
+from rnnkit.data.corpora import read_text_file, table_rows
 from rnnkit.errors import UserError
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d",
@@ -76,7 +74,7 @@ def _column(spec: str, header: list[str], default: int, path: Path, flag: str) -
 
 def read_series(path: Path, config: SeriesConfig, encoding: str = "utf-8") -> Series:
     """Read, check and (when asked) fill a CSV series; every problem names its row or column."""
-    rows = [row for row in csv.reader(io.StringIO(read_text_file(path, encoding))) if row]
+    rows = table_rows(read_text_file(path, encoding), path)
     header = [cell.strip() for cell in rows[0]]
     if len(header) < 2:
         raise UserError(f"{path}: the header has one column; a series needs a time column and a value column")

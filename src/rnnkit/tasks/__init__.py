@@ -20,7 +20,7 @@ from rnnkit.tasks.classify.model import ClassifierConfig
 from rnnkit.tasks.forecast import commands as forecast_commands
 from rnnkit.tasks.forecast import run as forecast_run
 from rnnkit.tasks.forecast.model import ForecastConfig
-from rnnkit.tasks.interface import Run, Task, resumed, section
+from rnnkit.tasks.interface import Run, Task, check_section_types, resumed, section
 from rnnkit.tasks.lines import commands as lines_commands
 from rnnkit.tasks.lines import run as line_run
 from rnnkit.tasks.lines.model import LineConfig
@@ -111,10 +111,12 @@ def task_of(run: Path) -> Task:
     """The task a run directory was trained for, from its config.json."""
     from rnnkit.train.checkpoint import read_config
 
-    name = read_config(run).get("task")
-    if name not in TASKS:
+    config = read_config(run)
+    name = config.get("task")
+    if not isinstance(name, str) or name not in TASKS:
         raise UserError(f"{run}: a run of task {name!r}, which this rnnkit does not know; "
                         f"it knows {', '.join(TASKS)}")
+    check_section_types(TASKS[name].sections, config, run / "config.json")
     return TASKS[name]
 
 

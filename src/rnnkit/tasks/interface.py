@@ -9,6 +9,7 @@ flags and hands it to the row; nothing else decides which code a task name runs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,47 @@ class Run:
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device  # type: ignore[attr-defined]
+
+
+DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError)
+
+
+def loader(load: Callable[..., Run]) -> Callable[..., Run]:
+    """A task's ``load``, whose every failure on a damaged or foreign run directory is one line.
+
+    The loaders are tested on the runs rnnkit writes; what else they meet is a file changed by
+    hand, by another tool or by a failing disk, and the user needs to hear which run it was."""
+    @functools.wraps(load)
+    def guarded(run: Path, *args: Any, **kwargs: Any) -> Run:
+        try:
+            return load(run, *args, **kwargs)
+        except UserError:
+            raise
+        except DAMAGE as err:
+            reason = str(err).splitlines()[0][:120] if str(err) else err.__class__.__name__
+            raise UserError(f"{run}: a damaged run ({reason}); restore its files or train it again") from None
+    return guarded
+
+
+def check_section_types(sections: dict[str, Section], config: dict, path: Path) -> None:
+    """Each saved section a dict whose fields have their dataclass's types: a hand-edited
+    ``config.json`` is refused naming the field, before any code trusts it."""
+    for key, part in sections.items():
+        saved = config.get(key, {})
+        if not isinstance(saved, dict):
+            raise UserError(f"{path}: `{key}` should be an object of settings; restore the file or train again")
+        for field in dataclasses.fields(part.config):
+            if field.name in saved and not _same_kind(saved[field.name], field.default):
+                raise UserError(f"{path}: {key}.{field.name} is {saved[field.name]!r}, not a "
+                                f"{type(field.default).__name__}; restore the file or train again")
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
 Resume = Callable[[Path, dict, str, bool | None], int]

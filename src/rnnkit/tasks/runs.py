@@ -14,6 +14,7 @@ from rnnkit.config import from_dict, to_dict
 from rnnkit.data.labelled import Example
 from rnnkit.data.tokenizers import Tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
+from rnnkit.tasks.interface import DAMAGE
 from rnnkit.train import checkpoint, generations
 from rnnkit.train.loop import Task, TrainConfig, TrainLoop
 
@@ -66,7 +67,11 @@ def resumed_loop(run: Path, model: torch.nn.Module, task: Task, train_config: Tr
         state, where = read_checkpoint(run, model, device)
         checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
         loop = TrainLoop(model, task, train_config, run, show_progress)
-        loop.load_state_dict(state)
+        try:
+            loop.load_state_dict(state)
+        except DAMAGE as err:
+            raise UserError(f"{run}: the checkpoint in {where} is damaged ({err.__class__.__name__}); delete it "
+                            "to resume from the one before, or train again") from None
         generations.rewind_logs(run, state)
         if where == checkpoint.STATE:
             loop.save()

@@ -115,6 +115,11 @@ def latest(run: Path) -> Generation | None:
     return Generation(found[-1], int(found[-1].name[len(PREFIX):])) if found else None
 
 
+def damaged(generation: Generation, why: str) -> UserError:
+    return UserError(f"{generation.path}: damaged ({why}); delete this folder to resume from the generation "
+                     "before it")
+
+
 def read(generation: Generation, model: torch.nn.Module, device: torch.device) -> dict:
     """Load the weights into ``model`` and return the loop's state tree."""
     weights_step = checkpoint.load_weights(generation.path / WEIGHTS, model, device)
@@ -122,8 +127,9 @@ def read(generation: Generation, model: torch.nn.Module, device: torch.device) -
         skeleton = json.loads((generation.path / SKELETON).read_text(encoding="utf-8"))
         state = state_files.join(skeleton, load_file(str(generation.path / TENSORS)))
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as err:
-        raise UserError(f"{generation.path}: damaged ({err.__class__.__name__}); delete this folder to resume "
-                        "from the generation before it") from None
+        raise damaged(generation, err.__class__.__name__) from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise damaged(generation, "no step in state.json")
     if weights_step != state.get("step"):
         raise UserError(f"{generation.path}: weights of step {weights_step}, state of step {state.get('step')}; "
                         "delete this folder to resume from the generation before it")

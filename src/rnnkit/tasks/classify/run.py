@@ -22,7 +22,7 @@ from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
 from rnnkit.tasks.classify.model import Classifier, ClassifierConfig, predict_logits
 from rnnkit.tasks.classify.task import ClassificationTask
-from rnnkit.tasks.interface import Run
+from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, saved_precision, start_split_run
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
@@ -101,6 +101,7 @@ def finish(run: Path, final: dict, test: list[Example], device_name: str) -> dic
     return {**final, "test": result}
 
 
+@loader
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedClassifier:
     config = checkpoint.read_config(run)
     if config.get("task") != "classify":

@@ -29,7 +29,7 @@ from rnnkit.tasks.forecast.model import (
     window_origins,
 )
 from rnnkit.tasks.forecast.task import ForecastTask, SeriesView
-from rnnkit.tasks.interface import Run
+from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
@@ -138,6 +138,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 
+@loader
 def load(run: Path, device_name: str = "cpu") -> LoadedForecaster:
     config = checkpoint.read_config(run)
     if config.get("task") != "forecast":

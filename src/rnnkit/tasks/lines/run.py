@@ -20,7 +20,7 @@ from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, norma
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.interface import Run
+from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lines.model import LineConfig, LineModel
 from rnnkit.tasks.lines.task import LineTask, line_nats
 from rnnkit.tasks.requests import Sampling
@@ -99,6 +99,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 
+@loader
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedLines:
     config = checkpoint.read_config(run)
     if config.get("task") != "lines":

@@ -20,7 +20,7 @@ from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
-from rnnkit.tasks.interface import Run
+from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
 from rnnkit.tasks.requests import Sampling
@@ -123,6 +123,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, loop.fit(stop_at=stop_at)
 
 
+@loader
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedRun:
     """A trained model and its tokenizer, for sampling and evaluation."""
     config = checkpoint.read_config(run)

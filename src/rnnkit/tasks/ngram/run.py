@@ -25,7 +25,7 @@ from rnnkit.ngram import NGramLM, from_text
 from rnnkit.ngram.arpa import token_names, write_arpa
 from rnnkit.ngram.estimators import SMOOTHINGS
 from rnnkit.ngram.stream import UNITS
-from rnnkit.tasks.interface import Run
+from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.requests import Sampling
 from rnnkit.tasks.sections import DataConfig, decode_errors_of
 from rnnkit.train import checkpoint
@@ -96,6 +96,7 @@ def is_ngram_run(run: Path) -> bool:
     return checkpoint.read_config(run).get("task") == "ngram"
 
 
+@loader
 def load(run: Path, device_name: str = "cpu") -> LoadedNGram:
     """Counts live on the CPU whatever the device."""
     config = checkpoint.read_config(run)

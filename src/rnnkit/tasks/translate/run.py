@@ -21,7 +21,7 @@ from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
-from rnnkit.tasks.interface import Run
+from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.runs import (
     SPLITS,
     new_run_dir,
@@ -131,6 +131,7 @@ def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:
     return tokenizer_from_dict(both["source"]), tokenizer_from_dict(both["target"])
 
 
+@loader
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedTranslator:
     config = checkpoint.read_config(run)
     if config.get("task") != "translate":
