@@ -72,24 +72,32 @@ def _wait_for_new_generation(run: Path, after: int | None, process: subprocess.P
     return False
 
 
-def test_kill_9_at_30_random_moments_then_resume_ends_bit_for_bit_where_one_run_ends(tmp_path, text):
-    """Each kill lands a random moment after a new checkpoint appeared: in a step, a validation or
-    the middle of writing the next checkpoint. Every resume must continue, and the end must be exact."""
-    steps, run, chooser = 160, tmp_path / "killed", random.Random(7)
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "SIGTERM"])
+def test_30_stops_at_random_moments_then_resume_end_bit_for_bit_where_one_run_ends(tmp_path, text, stop):
+    """Each stop lands a random moment after a new checkpoint appeared: in a step, a validation or
+    the middle of writing the next checkpoint. Every resume must continue, and the end must be exact.
+    SIGTERM must also exit 143 with the resume command."""
+    steps, run, chooser = 160, tmp_path / "stopped", random.Random(7)
     command = [sys.executable, "-m", "rnnkit", "train", "lm", str(text), *FLAGS, "--steps", str(steps),
                "--out", str(run)]
-    kills, step = 0, None
-    while kills < 30:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stops, step = 0, None
+    while stops < 30:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if not _wait_for_new_generation(run, step, process, timeout=60):
             break  # it finished first
         time.sleep(chooser.uniform(0.0, 0.04))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        kills += process.returncode == -signal.SIGKILL
+        process.send_signal(stop)
+        _, err = process.communicate(timeout=60)
+        if process.returncode == 0:
+            break
+        if stop == signal.SIGTERM:
+            assert process.returncode == 143 and f"continue with: rnnkit resume {run}" in err, err
+        else:
+            assert process.returncode == -signal.SIGKILL
+        stops += 1
         step = generations.latest(run).step
         command = [sys.executable, "-m", "rnnkit", "resume", str(run), "--no-progress"]
-    assert kills == 30 and step < steps
+    assert stops == 30 and step < steps
     assert subprocess.run(command, capture_output=True).returncode == 0
     assert main(["train", "lm", str(text), *FLAGS, "--steps", str(steps), "--out", str(tmp_path / "whole")]) == 0
     _same_weights(run / "last.safetensors", tmp_path / "whole" / "last.safetensors")
@@ -101,8 +109,8 @@ def test_kill_9_at_30_random_moments_then_resume_ends_bit_for_bit_where_one_run_
 class DiskFull:
     """``os.fsync`` and ``os.replace`` fail with ENOSPC on their ``fail_at``-th call from ``start()``."""
 
-    def __init__(self, monkeypatch, fail_at: int) -> None:
-        self.calls, self.fail_at, self.counting = 0, fail_at, False
+    def __init__(self, monkeypatch, fail_at: int, code: int = errno.ENOSPC) -> None:
+        self.calls, self.fail_at, self.counting, self.code = 0, fail_at, False, code
         for name in ("fsync", "replace"):
             real = getattr(os, name)
             monkeypatch.setattr(os, name, self._wrap(real))
@@ -112,7 +120,7 @@ class DiskFull:
             if self.counting:
                 self.calls += 1
                 if self.calls == self.fail_at:
-                    raise OSError(errno.ENOSPC, "No space left on device")
+                    raise OSError(self.code, os.strerror(self.code))
             return real(*args, **kwargs)
         return call
 
@@ -180,3 +188,16 @@ def test_a_run_from_before_generations_is_converted_on_its_first_resume(tmp_path
     assert not (run / "trainer_state.pt").exists() and generations.latest(run).step == 4
     assert main(["train", "lm", str(text), *FLAGS, "--steps", "4", "--out", str(tmp_path / "whole")]) == 0
     _same_weights(run / "last.safetensors", tmp_path / "whole" / "last.safetensors")
+
+
+def test_a_read_only_folder_while_checkpointing_says_to_make_it_writable(tmp_path, text, monkeypatch, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "lm", str(text), *FLAGS, "--steps", "2", "--out", str(run)]) == 0
+    disk = DiskFull(monkeypatch, fail_at=3, code=errno.EROFS)  # past config.json: inside the checkpoint
+    disk.counting = True
+    capsys.readouterr()
+    assert main(["resume", str(run), "--steps", "4"]) == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "Read-only file system" in err and f"make {run} writable" in err and "step 2 is intact" in err, err
+    assert generations.latest(run).step == 2

@@ -129,7 +129,7 @@ def train_accuracy(run, examples, weights: str = "model.safetensors") -> float:
     from rnnkit.tasks.classify import run as classify_run
 
     loaded = classify_run.load(run, weights=weights)
-    return classify_run.evaluate(loaded, examples, "train")["accuracy"]
+    return classify_run.evaluate(loaded, examples, "train").accuracy
 
 
 def test_fits_a_tiny_set_and_shuffled_labels_do_not_generalise(tmp_path):

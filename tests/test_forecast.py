@@ -93,9 +93,9 @@ def test_a_noiseless_sine_is_learned_and_streaming_equals_batch(tmp_path):
                  "--lr", "1e-2", "--no-calendar", "--lookback", "25", "--horizon", "3", "--season", "25",
                  "--ar-order", "5", "--out", str(run)]) == 0
     result = json.loads(rnnkit("eval", str(run), "--json").stdout)
-    assert result["mae"] < 0.03  # amplitude 1
+    assert result["errors"]["mae"] < 0.03  # amplitude 1
     assert result["baselines"]["persistence"]["mae"] > 0.2
-    assert len(result["mae_per_step"]) == 3
+    assert len(result["errors"]["mae_per_step"]) == 3
     loaded = forecast_run.load(run)
     series = forecast_run.stored_series(run)
     history = series.values[:200, 0]

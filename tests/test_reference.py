@@ -105,9 +105,9 @@ def test_numpy_trainer_lowers_the_loss_and_its_run_samples(tmp_path, shakespeare
     assert untrained["trainer"] == "numpy"
     from rnnkit.tasks.lm import run as lm_run
 
-    before = lm_run.evaluate(lm_run.load(run), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
+    before = lm_run.evaluate(lm_run.load(run), [str(shakespeare_slice)], "utf-8", 8, 16).nats_per_char
     trained = tmp_path / "numpy2"
     assert main([*args[:5], "--out", str(trained), *args[7:], "--steps", "150"]) == 0
-    after = lm_run.evaluate(lm_run.load(trained), [str(shakespeare_slice)], "utf-8", 8, 16)["nats_per_char"]
+    after = lm_run.evaluate(lm_run.load(trained), [str(shakespeare_slice)], "utf-8", 8, 16).nats_per_char
     assert after < before - 0.5, (before, after)
     assert "".join(lm_run.sample(lm_run.load(trained), Sampling("Th", 20))).startswith("Th")

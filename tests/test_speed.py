@@ -175,7 +175,7 @@ def test_a_run_evaluates_and_samples_in_either_precision(tmp_path, shakespeare_s
                  "--out", str(run), "--no-progress"]) == 0
     assert json.loads((run / "config.json").read_text())["train"]["precision"] == trained
     loaded = lm_run.load(run)
-    scored = {p: lm_run.evaluate(loaded, [str(shakespeare_slice)], "utf-8", 4, 32, p)["nats_per_char"]
+    scored = {p: lm_run.evaluate(loaded, [str(shakespeare_slice)], "utf-8", 4, 32, p).nats_per_char
               for p in ("fp32", "bf16")}
     assert abs(scored["bf16"] - scored["fp32"]) / scored["fp32"] < 0.01
     texts = {p: "".join(lm_run.sample(loaded, Sampling("ROMEO:", 60, temperature=0.0), p)) for p in ("fp32", "bf16")}

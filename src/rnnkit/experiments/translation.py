@@ -40,13 +40,13 @@ def run(data: list[str], out: Path, quick: bool, minutes: float | None = None, r
             runs[(attention, reverse)] = (loaded, test)
             scores = translate_run.evaluate(loaded, test, _decoding(1))
             results["variants"].append({"label": label, "attention": attention, "reverse_source": reverse,
-                                        "steps": final["step"], "bleu": scores["bleu"], "chrf": scores["chrf"],
-                                        "by_length": scores["by_length"]})
+                                        "steps": final["step"], "bleu": scores.bleu, "chrf": scores.chrf,
+                                        "by_length": scores.by_length})
         best = max((v for v in results["variants"] if v["attention"] != "none"), key=lambda v: v["bleu"])
         results["beams"] = {}
         for variant in (results["variants"][0], best):
             loaded, test = runs[(variant["attention"], variant["reverse_source"])]
-            results["beams"][variant["label"]] = [translate_run.evaluate(loaded, test, _decoding(k))["bleu"]
+            results["beams"][variant["label"]] = [translate_run.evaluate(loaded, test, _decoding(k)).bleu
                                                   for k in BEAMS]
     results["test_pairs"] = len(test)
     table = format_table(["model", "steps", "BLEU", "chrF"], [[v["label"], v["steps"], v["bleu"], v["chrf"]]

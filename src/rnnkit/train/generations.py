@@ -10,6 +10,7 @@ generation before it is kept until the next is complete. ``--keep`` bounds how m
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -137,7 +138,8 @@ def read(generation: Generation, model: torch.nn.Module, device: torch.device) -
 
 
 LOGS = ("metrics.jsonl", "samples.jsonl")
-DISK_ERRORS = {28, 30, 122, 27}  # ENOSPC, EROFS, EDQUOT, EFBIG
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
+NOT_WRITABLE = {errno.EROFS, errno.EACCES}
 
 
 def save(run: Path, model: torch.nn.Module, state: dict, improved: bool, keep: int) -> Generation:
@@ -186,5 +188,7 @@ def disk_full_message(run: Path, err: OSError, step: int, saved_step: int | None
     size = sum(p.stat().st_size for p in newest.path.iterdir()) if newest else 0
     kept = f"the checkpoint of step {saved_step} is intact" if saved_step is not None else "no checkpoint yet"
     need = f"free at least {size / 1e6:.1f} MB (one checkpoint), then " if size else "free some space, then "
+    if err.errno in NOT_WRITABLE:
+        need = f"make {run} writable, then "
     return (f"{run}: could not write the checkpoint of step {step} ({err.strerror or err}); {kept}; "
             f"{need}continue with: rnnkit resume {run}")

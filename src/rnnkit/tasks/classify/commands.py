@@ -64,7 +64,8 @@ def evaluate(request: EvalRequest) -> int:
     picture = request.confusion or request.run / f"confusion-{stem}.png"
     classify_run.plot(loaded, result, picture, what)
     if request.json:
-        print(json.dumps({k: v for k, v in result.items() if k != "confusion"} | {"confusion_png": str(picture)}))
+        print(json.dumps({k: v for k, v in result.to_dict().items() if k != "confusion"}
+                         | {"confusion_png": str(picture)}))
         return 0
-    print(f"{what}: {result['examples']:,} examples\n{format_report(result)}\nconfusion matrix: {picture}")
+    print(f"{what}: {result.examples:,} examples\n{format_report(result.to_dict())}\nconfusion matrix: {picture}")
     return 0

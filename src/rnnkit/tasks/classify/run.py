@@ -20,6 +20,7 @@ from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_id
 from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
+from rnnkit.eval.results import ClassifierScores
 from rnnkit.tasks.classify.model import Classifier, ClassifierConfig, predict_logits
 from rnnkit.tasks.classify.task import ClassificationTask
 from rnnkit.tasks.interface import Run, loader
@@ -98,7 +99,7 @@ def finish(run: Path, final: dict, test: list[Example], device_name: str) -> dic
     loaded = load(run, device_name)
     result = evaluate(loaded, test, "the test split")
     plot(loaded, result, run / CONFUSION_FILE, "test split")
-    return {**final, "test": result}
+    return {**final, "test": result.to_dict()}
 
 
 @loader
@@ -141,15 +142,16 @@ def read_eval_data(loaded: LoadedClassifier, sources: list[str], encoding: str) 
     return examples
 
 
-def evaluate(loaded: LoadedClassifier, examples: list[Example], source: str, precision: str = "fp32") -> dict:
+def evaluate(loaded: LoadedClassifier, examples: list[Example], source: str,
+             precision: str = "fp32") -> ClassifierScores:
     """Accuracy, macro-F1, per-class scores and the confusion matrix over ``examples``."""
     truth = label_ids(examples, loaded.labels, source)
     predicted = probabilities(loaded, [t for t, _ in examples], precision).argmax(-1).numpy()
-    return classification_scores(truth, predicted, loaded.labels)
+    return ClassifierScores.of(classification_scores(truth, predicted, loaded.labels))
 
 
-def plot(loaded: LoadedClassifier, result: dict, path: Path, what: str) -> None:
+def plot(loaded: LoadedClassifier, result: ClassifierScores, path: Path, what: str) -> None:
     from rnnkit.viz.confusion import plot_confusion
 
-    plot_confusion(np.array(result["confusion"]), loaded.labels, path,
-                   f"{loaded.run.name} on {what}: accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}")
+    plot_confusion(np.array(result.confusion), loaded.labels, path,
+                   f"{loaded.run.name} on {what}: accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}")

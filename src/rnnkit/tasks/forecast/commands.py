@@ -37,21 +37,21 @@ def evaluate(args: EvalRequest) -> int:
     source = args.data[0] if args.data else None
     series = forecast_run.series_for(loaded, source, args.encoding)
     result, predicted, others, origins = forecast_run.evaluate(loaded, series)
-    best = min(result["baselines"], key=lambda name: result["baselines"][name]["mae"])
+    best = result.best_baseline()
     picture = args.plot or args.run / "forecast-test.png"
     plot_forecast(series.times[origins], series.values[origins, 0], predicted[:, 0], others[best][:, 0], best,
                   picture, f"{loaded.run.name}: one-step forecasts over the test period", series.columns[0])
     if args.json:
-        print(json.dumps({**result, "plot": str(picture)}))
+        print(json.dumps({**result.to_dict(), "plot": str(picture)}))
         return 0
     horizon = loaded.forecast.horizon
-    print(f"test period {result['first']} to {result['last']}: {result['origins']:,} forecasts of {horizon} "
+    print(f"test period {result.first} to {result.last}: {result.origins:,} forecasts of {horizon} "
           f"step{'s' if horizon > 1 else ''} of {series.columns[0]!r}")
-    rows = [("rnnkit", result), *sorted(result["baselines"].items(), key=lambda item: item[1]["mae"])]
+    rows = [("rnnkit", result.errors), *sorted(result.baselines.items(), key=lambda item: item[1].mae)]
     print(f"{'':<22} {'MAE':>8} {'RMSE':>8} {'MASE':>7}" + ("  MAE per step" if horizon > 1 else ""))
     for name, row in rows:
-        steps = "  " + " ".join(f"{v:.2f}" for v in row["mae_per_step"]) if horizon > 1 else ""
-        print(f"{name:<22} {row['mae']:8.4f} {row['rmse']:8.4f} {row['mase']:7.3f}{steps}")
+        steps = "  " + " ".join(f"{v:.2f}" for v in row.mae_per_step) if horizon > 1 else ""
+        print(f"{name:<22} {row.mae:8.4f} {row.rmse:8.4f} {row.mase:7.3f}{steps}")
     print(f"plot: {picture}")
     return 0
 

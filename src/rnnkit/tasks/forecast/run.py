@@ -20,6 +20,7 @@ from rnnkit.data.labelled import LabelledConfig, split_fractions
 from rnnkit.data.timeseries import Series, SeriesConfig, parse_time, read_series, split_points
 from rnnkit.errors import UserError
 from rnnkit.eval.forecast import baselines, forecast_errors, naive_scale
+from rnnkit.eval.results import ForecastErrors, ForecastScores
 from rnnkit.tasks.forecast.model import (
     ForecastConfig,
     Forecaster,
@@ -159,7 +160,8 @@ def series_for(loaded: LoadedForecaster, source: str | None, encoding: str = "ut
     return series
 
 
-def evaluate(loaded: LoadedForecaster, series: Series) -> tuple[dict, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+def evaluate(loaded: LoadedForecaster, series: Series,
+             ) -> tuple[ForecastScores, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """The model and every baseline on the test origins: errors, and the forecasts for plotting."""
     forecast = loaded.forecast
     test_start = int(np.searchsorted(series.times, np.datetime64(loaded.config["times"][2]), side="right"))
@@ -175,9 +177,9 @@ def evaluate(loaded: LoadedForecaster, series: Series) -> tuple[dict, np.ndarray
     scale = loaded.config["naive_scale"]
     val_start = loaded.config["cuts"][0]
     others = baselines(y, origins, forecast.horizon, val_start, forecast.season, forecast.ma_window, forecast.ar_order)
-    result = {**forecast_errors(truth, predicted, scale), "origins": len(origins),
-              "first": str(series.times[origins[0]])[:10], "last": str(series.times[origins[-1]])[:10],
-              "baselines": {name: forecast_errors(truth, p, scale) for name, p in others.items()}}
+    result = ForecastScores(ForecastErrors.of(forecast_errors(truth, predicted, scale)),
+                            {name: ForecastErrors.of(forecast_errors(truth, p, scale)) for name, p in others.items()},
+                            len(origins), str(series.times[origins[0]])[:10], str(series.times[origins[-1]])[:10])
     return result, predicted, others, origins
 
 

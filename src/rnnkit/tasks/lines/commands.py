@@ -61,9 +61,9 @@ def evaluate(request: EvalRequest) -> int:
         examples, what = read_split(request.run, "test"), "the run's test split"
     result = line_run.evaluate(loaded, examples, what, request.precision)
     if request.json:
-        print(json.dumps(result))
+        print(json.dumps(result.to_dict()))
         return 0
-    print(f"{what}: {result['lines']:,} lines, {result['tokens']:,} tokens with the ends of lines\n"
-          f"nats per token      {result['nats_per_token']:.4f}  (perplexity {result['perplexity']:.3f})\n"
-          f"bits per character  {result['bits_per_char']:.4f}  (a newline per line)")
+    print(f"{what}: {result.lines:,} lines, {result.tokens:,} tokens with the ends of lines\n"
+          f"nats per token      {result.nats_per_token:.4f}  (perplexity {result.perplexity:.3f})\n"
+          f"bits per character  {result.bits_per_char:.4f}  (a newline per line)")
     return 0

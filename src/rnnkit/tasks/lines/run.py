@@ -19,6 +19,7 @@ from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_id
 from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, normalize, tokenizer_from_dict
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
+from rnnkit.eval.results import TextScores
 from rnnkit.eval.scores import scores
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lines.model import LineConfig, LineModel
@@ -143,17 +144,15 @@ def read_lines(loaded: LoadedLines, sources: list[str], encoding: str) -> list[E
     return [e for s in sources for e in read_examples(Path(s), labelled, encoding, labelled=bool(loaded.labels))]
 
 
-def evaluate(loaded: LoadedLines, examples: list[Example], source: str, precision: str = "fp32") -> dict:
+def evaluate(loaded: LoadedLines, examples: list[Example], source: str, precision: str = "fp32") -> TextScores:
     """Nats per token (each line's tokens and its end) and bits per character (a newline per line)."""
     if not examples:
         raise UserError(f"{source}: no lines to score")
     sequences, labels = encode(loaded.tokenizer, loaded.labels, examples, source)
     with autocast(loaded.device, resolve_precision(precision, loaded.device)):
         total, tokens = line_nats(loaded.model, sequences, labels, loaded.device)
-    result = scores(total, tokens, line_chars(examples))
-    result["lines"] = len(examples)
-    result["unknown_tokens"] = int(sum((s == 0).sum() for s in sequences))
-    return result
+    return TextScores.of(scores(total, tokens, line_chars(examples)), lines=len(examples),
+                         unknown_tokens=int(sum((s == 0).sum() for s in sequences)))
 
 
 def novelty(loaded: LoadedLines, samples: list[str], data: list[Example]) -> dict:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.errors import UserError
+from rnnkit.eval.results import TextScores
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest, VizRequest
 
 # Past this budget the default model starts to overfit Tiny Shakespeare-sized texts
@@ -95,19 +96,19 @@ def evaluate(request: EvalRequest) -> int:
     return print_scores(request, result, loaded.config["data"]["tokenizer"])
 
 
-def print_scores(request: EvalRequest, result: dict, tokenizer: str) -> int:
+def print_scores(request: EvalRequest, result: TextScores, tokenizer: str) -> int:
     """Bits per character and perplexity, as text or one JSON object (an infinite perplexity as null)."""
     if request.json:
         print(json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None
-                          for k, v in result.items()}))
+                          for k, v in result.to_dict().items() if v is not None}))
         return 0
-    print(f"{', '.join(request.data)}: {result['tokens']:,} tokens, {result['characters']:,} characters")
-    print(f"bits per character  {result['bits_per_char']:.4f}  ({result['nats_per_char']:.4f} nats)")
-    print(f"perplexity          {result['perplexity']:.3f} per token")
+    print(f"{', '.join(request.data)}: {result.tokens:,} tokens, {result.characters:,} characters")
+    print(f"bits per character  {result.bits_per_char:.4f}  ({result.nats_per_char:.4f} nats)")
+    print(f"perplexity          {result.perplexity:.3f} per token")
     if tokenizer not in ("char", "byte"):  # a byte model's characters are its tokens
-        print(f"                    {result['char_perplexity']:.3f} per character")
-    if result["unknown_tokens"]:
-        print(f"unknown tokens      {result['unknown_tokens']:,} (scored as <unk>)")
+        print(f"                    {result.char_perplexity:.3f} per character")
+    if result.unknown_tokens:
+        print(f"unknown tokens      {result.unknown_tokens:,} (scored as <unk>)")
     return 0
 
 

@@ -18,6 +18,7 @@ from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, norm
 from rnnkit.decode.sampling import generate
 from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
+from rnnkit.eval.results import TextScores
 from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.tasks.interface import Run, loader
@@ -156,7 +157,7 @@ def sample(loaded: LoadedRun, sampling: Sampling, precision: str = "fp32") -> It
 
 
 def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int,
-             precision: str = "fp32") -> dict:
+             precision: str = "fp32") -> TextScores:
     """Scores over a text: nats, bits and perplexity per token and per character."""
     text = read_corpus(sources, encoding, errors=decode_errors_of(loaded.config))
     ids = loaded.tokenizer.encode(text)
@@ -166,6 +167,4 @@ def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int,
     with autocast(device, resolve_precision(precision, device)):
         total, tokens = stream_nats(loaded.model, ids, streams, seq_len, device)
     characters = loaded.tokenizer.token_chars(ids[1:])
-    result = scores(total, tokens, characters)
-    result["unknown_tokens"] = int((ids == 0).sum())
-    return result
+    return TextScores.of(scores(total, tokens, characters), unknown_tokens=int((ids == 0).sum()))

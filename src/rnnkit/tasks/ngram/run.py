@@ -21,6 +21,7 @@ from rnnkit.data.corpora import read_corpus
 from rnnkit.data.split import split_corpus, start_text_of
 from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize, tokenizer_from_dict
 from rnnkit.errors import UserError
+from rnnkit.eval.results import TextScores
 from rnnkit.ngram import NGramLM, from_text
 from rnnkit.ngram.arpa import token_names, write_arpa
 from rnnkit.ngram.estimators import SMOOTHINGS
@@ -111,7 +112,7 @@ def load(run: Path, device_name: str = "cpu") -> LoadedNGram:
     return LoadedNGram(run, config, tokenizer, model)
 
 
-def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> dict:
+def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> TextScores:
     """``rnnkit eval``'s numbers for an n-gram run."""
     name = ", ".join(sources)
     text = read_corpus(sources, encoding, errors=decode_errors_of(loaded.config))
@@ -123,7 +124,7 @@ def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> dict:
     if len(tokenizer_ids) and not tokenizer_ids.any():
         raise UserError(f"{name}: every token is unknown to {loaded.run} (none appeared in its training "
                         "text); score text in the language and script it was trained on")
-    return loaded.model.score(stream)
+    return TextScores.of(loaded.model.score(stream))
 
 
 def sample(loaded: LoadedNGram, sampling: Sampling) -> Iterator[str]:

@@ -113,13 +113,13 @@ def evaluate(args: EvalRequest) -> int:
             raise UserError(f"{args.run}: the run has no test split; pass pairs to score")
     result = translate_run.evaluate(loaded, pairs, decoding_of(args), args.precision)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
     search = "greedy" if args.beam == 1 else f"beam {args.beam}" + (f", alpha {args.alpha:g}" if args.alpha else "")
-    print(f"{what}: {result['sentences']:,} sentences, {search}\n"
-          f"BLEU  {result['bleu']:.2f}  ({result['bleu_signature']})\n"
-          f"chrF  {result['chrf']:.2f}  ({result['chrf_signature']})\n"
+    print(f"{what}: {result.sentences:,} sentences, {search}\n"
+          f"BLEU  {result.bleu:.2f}  ({result.bleu_signature})\n"
+          f"chrF  {result.chrf:.2f}  ({result.chrf_signature})\n"
           "BLEU by source length (words):")
-    for row in result["by_length"]:
+    for row in result.by_length:
         print(f"  {row['words']:>6}  {row['sentences']:>6,} sentences  BLEU {row['bleu']:6.2f}")
     return 0

@@ -21,6 +21,7 @@ from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
+from rnnkit.eval.results import TranslationScores
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.runs import (
     SPLITS,
@@ -121,7 +122,7 @@ def finish(run: Path, final: dict, test: list[Pair], device_name: str) -> dict:
     """With the best weights: greedy BLEU on the held-out test pairs."""
     if not test:
         return final
-    return {**final, "test": evaluate(load(run, device_name), test, Decoding())}
+    return {**final, "test": evaluate(load(run, device_name), test, Decoding()).to_dict()}
 
 
 def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:
@@ -170,12 +171,11 @@ def read_eval_pairs(loaded: LoadedTranslator, sources: list[str], source_file: s
     return pairs
 
 
-def evaluate(loaded: LoadedTranslator, pairs: list[Pair], decoding: Decoding, precision: str = "fp32") -> dict:
+def evaluate(loaded: LoadedTranslator, pairs: list[Pair], decoding: Decoding,
+             precision: str = "fp32") -> TranslationScores:
     """sacreBLEU and chrF over ``pairs``, with BLEU by source length."""
     outputs = translate(loaded, [s for s, _ in pairs], decoding, precision)
     hypotheses = [found[0][0] for found in outputs]
     references = [t for _, t in pairs]
-    result = corpus_scores(hypotheses, references)
-    result["by_length"] = bleu_by_length([s for s, _ in pairs], hypotheses, references)
-    result["beam"] = decoding.beam
-    return result
+    return TranslationScores.of(corpus_scores(hypotheses, references), beam=decoding.beam,
+                                by_length=bleu_by_length([s for s, _ in pairs], hypotheses, references))
