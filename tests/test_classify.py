@@ -240,3 +240,49 @@ def test_class_weights_give_each_class_the_same_total_weight():
     assert weights.tolist() == pytest.approx([6 / 12, 6 / 4, 6 / 8, 0.0])  # n / (C * n_c)
     totals = np.bincount(labels, minlength=4) * weights
     assert totals[:3] == pytest.approx([1.5, 1.5, 1.5])
+
+
+def _reviews(n: int, seed: int) -> list[tuple[str, str]]:
+    """Sentences of words whose label is carried by a few of them, as in sentiment data."""
+    rng = np.random.default_rng(seed)
+    filler = ["the", "film", "a", "story", "was", "it", "of", "and", "plot", "cast", "its", "this"]
+    cue = {"pos": ["great", "moving", "funny"], "neg": ["dull", "flat", "tired"]}
+    rows = []
+    for index in range(n):
+        label = "pos" if index % 2 == 0 else "neg"
+        words = [*rng.choice(filler, size=rng.integers(6, 14)), str(rng.choice(cue[label]))]
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def test_sentences_get_word_tokens_and_the_word_model_names_stay_characters():
+    from rnnkit.tasks.choices import WORD_MODEL_SMALL, explain, text_choices
+
+    texts = [t for t, _ in _reviews(300, seed=1)]
+    chosen = {c.field: c for c in text_choices(texts, set(), "char")}
+    assert chosen["tokenizer"].value == "word" and chosen["vocab_size"].value == 1000
+    assert {k: chosen[k].value for k in WORD_MODEL_SMALL} == WORD_MODEL_SMALL
+    line = explain(chosen["tokenizer"])
+    assert line.startswith("auto: --tokenizer word (lines average ") and line.endswith("pass --tokenizer to choose)")
+    assert text_choices([t for t, _ in synthetic_names(300, seed=1)], set(), "char") == []
+    assert text_choices(texts, {"tokenizer"}, "char") == []                 # the user's unit wins
+    kept = {c.field for c in text_choices(texts, {"tokenizer", "hidden_size"}, "word")}
+    assert "hidden_size" not in kept and "tokenizer" not in kept and "embedding_size" in kept
+
+
+def test_a_classifier_on_sentences_explains_and_saves_its_automatic_choices(tmp_path, capsys):
+    table = tmp_path / "reviews.tsv"
+    table.write_text("".join(f"{t}\t{y}\n" for t, y in _reviews(400, seed=2)))
+    assert main(["train", "classify", str(table), "--no-header", "--steps", "30", "--eval-every", "15",
+                 "--hidden-size", "16", "--out", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert "auto: --tokenizer word (lines average" in err and "auto: --hidden-size" not in err
+    config = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert config["data"]["tokenizer"] == "word" and config["model"]["hidden_size"] == 16
+    assert config["model"]["cell"] == "gru" and config["train"]["lr"] == 2e-3
+    assert {c["field"] for c in config["auto"]} >= {"tokenizer", "vocab_size", "embedding_size", "dropout"}
+    assert main(["train", "classify", str(table), "--no-header", "--steps", "2", "--tokenizer", "char",
+                 "--out", str(tmp_path / "chars")]) == 0
+    assert "auto:" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "chars" / "config.json").read_text())["auto"] == []

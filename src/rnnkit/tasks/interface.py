@@ -74,21 +74,28 @@ class Run:
 DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError)
 
 
-def loader(load: Callable[..., Run]) -> Callable[..., Run]:
-    """A task's ``load``, whose every failure on a damaged or foreign run directory is one line.
+def loader(task: str, what: str) -> Callable[[Callable[..., Run]], Callable[..., Run]]:
+    """A task's ``load``: refused in one line on another task's run, and on a damaged one.
 
     The loaders are tested on the runs rnnkit writes; what else they meet is a file changed by
     hand, by another tool or by a failing disk, and the user needs to hear which run it was."""
-    @functools.wraps(load)
-    def guarded(run: Path, *args: Any, **kwargs: Any) -> Run:
-        try:
-            return load(run, *args, **kwargs)
-        except UserError:
-            raise
-        except DAMAGE as err:
-            reason = str(err).splitlines()[0][:120] if str(err) else err.__class__.__name__
-            raise UserError(f"{run}: a damaged run ({reason}); restore its files or train it again") from None
-    return guarded
+    def wrap(load: Callable[..., Run]) -> Callable[..., Run]:
+        @functools.wraps(load)
+        def guarded(run: Path, *args: Any, **kwargs: Any) -> Run:
+            from rnnkit.train.checkpoint import read_config
+
+            found = read_config(run).get("task")
+            if found != task:
+                raise UserError(f"{run}: a {found!r} run, not {what}")
+            try:
+                return load(run, *args, **kwargs)
+            except UserError:
+                raise
+            except DAMAGE as err:
+                reason = str(err).splitlines()[0][:120] if str(err) else err.__class__.__name__
+                raise UserError(f"{run}: a damaged run ({reason}); restore its files or train it again") from None
+        return guarded
+    return wrap
 
 
 def check_section_types(sections: dict[str, Section], config: dict, path: Path) -> None:

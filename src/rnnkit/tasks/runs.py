@@ -50,6 +50,11 @@ def run_header(task: str, sources: list[str], **fields) -> dict:
             "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources], **fields}
 
 
+def run_tokenizer(run: Path) -> Tokenizer:
+    """The run's tokenizer.json as the tokenizer it describes."""
+    return tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+
+
 def saved_precision(config: dict) -> str:
     """The arithmetic a run trains in: its ``train.precision``, resolved when it started. Runs before
     0.3 kept the resolved value beside the sections, and ``auto`` in them."""
@@ -112,7 +117,8 @@ def read_split(run: Path, name: str, keys: tuple[str, str] = ("text", "label")) 
 
 
 def start_split_run(task: str, sources: list[str], out: str | None, splits: dict[str, list[Example]], origin: str,
-                    tokenizer: Tokenizer, labels: list[str], **sections) -> tuple[Path, dict]:
+                    tokenizer: Tokenizer, labels: list[str], auto: list[dict] | None = None,
+                    **sections) -> tuple[Path, dict]:
     """A new run of examples: its directory with the split, config.json and tokenizer.json written.
 
     ``sections`` are the run's config dataclasses (model, train, data...), saved as JSON.
@@ -120,7 +126,7 @@ def start_split_run(task: str, sources: list[str], out: str | None, splits: dict
     run = new_run_dir(out, sources)
     for name in SPLITS:
         write_split(run, name, splits[name])
-    config = run_header(task, sources, labels=labels, split=origin,
+    config = run_header(task, sources, labels=labels, split=origin, auto=auto or [],
                         **{name: to_dict(section) for name, section in sections.items()})
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
@@ -132,5 +138,5 @@ def reopen(run: Path, overrides: dict) -> tuple[dict, TrainConfig, Tokenizer, di
     config = checkpoint.read_config(run)
     train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
     config["train"] = to_dict(train_config)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    tokenizer = run_tokenizer(run)
     return config, train_config, tokenizer, {name: read_split(run, name) for name in SPLITS}

@@ -15,7 +15,7 @@ def train(request: TrainRequest) -> int:
 
     s = request.sections
     run, final = classify_run.train(request.data, s["model"], s["classifier"], s["train"], s["data"], s["labelled"],
-                                    request.out, request.device, request.progress)
+                                    request.out, request.device, request.progress, given=request.given)
     return summary(run, final, request.device)
 
 

@@ -17,14 +17,15 @@ import torch
 
 from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
-from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
 from rnnkit.eval.results import ClassifierScores
+from rnnkit.tasks.choices import apply, chosen_for
 from rnnkit.tasks.classify.model import Classifier, ClassifierConfig, predict_logits
 from rnnkit.tasks.classify.task import ClassificationTask
 from rnnkit.tasks.interface import Run, loader
-from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, saved_precision, start_split_run
+from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, run_tokenizer, saved_precision, start_split_run
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -52,20 +53,24 @@ def build_task(model: Classifier, tokenizer: Tokenizer, splits: dict[str, list[E
 
 def train(sources: list[str], model_config: ModelConfig, head: ClassifierConfig, train_config: TrainConfig,
           data: DataConfig, labelled: LabelledConfig, out: str | None, device_name: str,
-          show_progress: bool | None = None, stop_at: int | None = None) -> tuple[Path, dict]:
-    """A new classifier run: returns its directory and the final validation (and test) scores."""
+          show_progress: bool | None = None, stop_at: int | None = None,
+          given: set[str] | None = None) -> tuple[Path, dict]:
+    """A new classifier run: returns its directory and the final validation (and test) scores. With
+    ``given`` (the fields the user set), the others may be chosen from the data (``text_choices``)."""
     device = resolve_device(device_name)
     splits, origin = load_labelled(sources, labelled, data.encoding, train_config.seed)
     counts = class_counts(splits["train"])
     if len(counts) < 2:
         raise UserError(f"{', '.join(sources)}: the training data has one label; a classifier needs two or more")
     labels = sorted(counts)
+    choices = chosen_for(splits["train"], given, data.tokenizer)
+    model_config, data, train_config = apply(choices, model_config, data, train_config)
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run, config = start_split_run("classify", sources, out, splits, origin, tokenizer, labels,
-                                  model=model_config, classifier=head, train=train_config, data=data,
-                                  labelled=labelled)
+                                  [c.to_dict() for c in choices], model=model_config, classifier=head,
+                                  train=train_config, data=data, labelled=labelled)
     torch.manual_seed(train_config.seed)
     model = Classifier(tokenizer.vocab_size, len(labels), model_config, head).to(device)
     largest = counts.most_common(1)[0]
@@ -102,13 +107,11 @@ def finish(run: Path, final: dict, test: list[Example], device_name: str) -> dic
     return {**final, "test": result.to_dict()}
 
 
-@loader
+@loader("classify", "a classifier")
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedClassifier:
     config = checkpoint.read_config(run)
-    if config.get("task") != "classify":
-        raise UserError(f"{run}: a {config.get('task')!r} run, not a classifier")
     device = resolve_device(device_name)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    tokenizer = run_tokenizer(run)
     labels = config["labels"]
     model = Classifier(tokenizer.vocab_size, len(labels), from_dict(ModelConfig, config["model"]),
                        from_dict(ClassifierConfig, config["classifier"]))

@@ -139,11 +139,9 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 
-@loader
+@loader("forecast", "a forecaster")
 def load(run: Path, device_name: str = "cpu") -> LoadedForecaster:
     config = checkpoint.read_config(run)
-    if config.get("task") != "forecast":
-        raise UserError(f"{run}: a {config.get('task')!r} run, not a forecaster")
     forecast, model = build(config)
     device = resolve_device(device_name)
     checkpoint.load_weights(run / checkpoint.BEST, model, device)

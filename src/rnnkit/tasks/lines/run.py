@@ -16,16 +16,25 @@ import torch
 
 from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
-from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, normalize
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
 from rnnkit.eval.results import TextScores
 from rnnkit.eval.scores import scores
+from rnnkit.tasks.choices import apply, chosen_for
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lines.model import LineConfig, LineModel
 from rnnkit.tasks.lines.task import LineTask, line_nats
 from rnnkit.tasks.requests import Sampling
-from rnnkit.tasks.runs import read_split, reopen, resolve_device, resumed_loop, saved_precision, start_split_run
+from rnnkit.tasks.runs import (
+    read_split,
+    reopen,
+    resolve_device,
+    resumed_loop,
+    run_tokenizer,
+    saved_precision,
+    start_split_run,
+)
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -70,15 +79,20 @@ def make_task(model: LineModel, tokenizer: Tokenizer, splits: dict[str, list[Exa
 
 def train(sources: list[str], model_config: ModelConfig, line: LineConfig, train_config: TrainConfig,
           data: DataConfig, labelled: LabelledConfig, out: str | None, device_name: str,
-          show_progress: bool | None = None, stop_at: int | None = None) -> tuple[Path, dict]:
+          show_progress: bool | None = None, stop_at: int | None = None,
+          given: set[str] | None = None) -> tuple[Path, dict]:
+    """A new line-model run; with ``given``, unset fields may be chosen from the data (``text_choices``)."""
     device = resolve_device(device_name)
     conditioned = line.condition_on == "label"
     splits, origin = load_labelled(sources, labelled, data.encoding, train_config.seed, labelled=conditioned)
     labels = sorted(class_counts(splits["train"])) if conditioned else []
+    choices = chosen_for(splits["train"], given, data.tokenizer)
+    model_config, data, train_config = apply(choices, model_config, data, train_config)
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run, config = start_split_run("lines", sources, out, splits, origin, tokenizer, labels,
+                                  [c.to_dict() for c in choices],
                                   model=model_config, line=line, train=train_config, data=data, labelled=labelled)
     torch.manual_seed(train_config.seed)
     model = build(tokenizer, config, device)
@@ -100,12 +114,10 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
 
 
-@loader
+@loader("lines", "a line model")
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedLines:
     config = checkpoint.read_config(run)
-    if config.get("task") != "lines":
-        raise UserError(f"{run}: a {config.get('task')!r} run, not a line model")
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    tokenizer = run_tokenizer(run)
     model = build(tokenizer, config, torch.device("cpu"))
     device = resolve_device(device_name)
     checkpoint.load_weights(run / weights, model, device)

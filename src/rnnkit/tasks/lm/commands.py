@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rnnkit.errors import UserError
 from rnnkit.eval.results import TextScores
+from rnnkit.tasks.choices import Choice, explain
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest, VizRequest
 
 # Past this budget the default model starts to overfit Tiny Shakespeare-sized texts
@@ -28,11 +29,10 @@ def budget_defaults(request: TrainRequest) -> list[str]:
     notes = []
     if "lr" not in request.given and model.cell in CELL_LEARNING_RATE and model.backend != "numpy":
         train.lr = CELL_LEARNING_RATE[model.cell]
-        notes.append(f"--cell {model.cell}: --lr {train.lr:g} (pass --lr to choose)")
+        notes.append(explain(Choice("lr", train.lr, f"--cell {model.cell}")))
     if "dropout" not in request.given and train.minutes > LONG_RUN_MINUTES:
         model.dropout = LONG_RUN_DROPOUT
-        notes.append(f"a budget over {LONG_RUN_MINUTES:g} minutes: --dropout {LONG_RUN_DROPOUT} "
-                     "(pass --dropout to choose)")
+        notes.append(explain(Choice("dropout", LONG_RUN_DROPOUT, f"a budget over {LONG_RUN_MINUTES:g} minutes")))
     return notes
 
 

@@ -14,7 +14,7 @@ from rnnkit.config import from_dict, to_dict
 from rnnkit.data.batching import check_fits, compact_ids
 from rnnkit.data.corpora import read_corpus
 from rnnkit.data.split import split_corpus, start_text_of
-from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize
 from rnnkit.decode.sampling import generate
 from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
@@ -25,7 +25,7 @@ from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
 from rnnkit.tasks.requests import Sampling
-from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, saved_precision
+from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, run_tokenizer, saved_precision
 from rnnkit.tasks.sections import DataConfig, ModelConfig, decode_errors_of
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -113,7 +113,7 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     device = resolve_device(device_name)
     data = from_dict(DataConfig, {"state_reset": 0.0, **config["data"]})  # runs from before it existed: none
     train_config = dataclasses.replace(from_dict(TrainConfig, config["train"]), **overrides)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    tokenizer = run_tokenizer(run)
     train_ids, val_ids = (checkpoint.load_ids(run / name) for name in (checkpoint.TRAIN_IDS, checkpoint.VAL_IDS))
     start_text = config["start_text"]
     model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"])).to(device)
@@ -124,14 +124,12 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     return run, loop.fit(stop_at=stop_at)
 
 
-@loader
+@loader("lm", "a language model")
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedRun:
     """A trained model and its tokenizer, for sampling and evaluation."""
     config = checkpoint.read_config(run)
-    if config.get("task") != "lm":
-        raise UserError(f"{run}: a {config.get('task')!r} run, not a language model")
     device = resolve_device(device_name)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    tokenizer = run_tokenizer(run)
     model = LanguageModel(tokenizer.vocab_size, from_dict(ModelConfig, config["model"]))
     checkpoint.load_weights(run / weights, model, device)
     return LoadedRun(run, config, tokenizer, model.to(device).eval())

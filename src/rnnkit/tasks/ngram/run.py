@@ -19,7 +19,7 @@ from rnnkit import __version__
 from rnnkit.config import option, to_dict
 from rnnkit.data.corpora import read_corpus
 from rnnkit.data.split import split_corpus, start_text_of
-from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, decode_stream, fit_tokenizer, normalize
 from rnnkit.errors import UserError
 from rnnkit.eval.results import TextScores
 from rnnkit.ngram import NGramLM, from_text
@@ -93,15 +93,13 @@ def train(sources: list[str], config: NGramConfig, data: DataConfig, out: str | 
     return run, result
 
 
-def is_ngram_run(run: Path) -> bool:
-    return checkpoint.read_config(run).get("task") == "ngram"
-
-
-@loader
+@loader("ngram", "an n-gram model")
 def load(run: Path, device_name: str = "cpu") -> LoadedNGram:
     """Counts live on the CPU whatever the device."""
+    from rnnkit.tasks.runs import run_tokenizer
+
     config = checkpoint.read_config(run)
-    tokenizer = tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))
+    tokenizer = run_tokenizer(run)
     try:
         model = NGramLM.load(run / MODEL_FILE)
     except ValueError as err:

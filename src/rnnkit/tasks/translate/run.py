@@ -132,11 +132,9 @@ def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:
     return tokenizer_from_dict(both["source"]), tokenizer_from_dict(both["target"])
 
 
-@loader
+@loader("translate", "a translator")
 def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) -> LoadedTranslator:
     config = checkpoint.read_config(run)
-    if config.get("task") != "translate":
-        raise UserError(f"{run}: a {config.get('task')!r} run, not a translator")
     device = resolve_device(device_name)
     source_tokenizer, target_tokenizer = read_tokenizers(run)
     model = build_model(config, source_tokenizer, target_tokenizer)
