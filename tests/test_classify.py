@@ -286,3 +286,19 @@ def test_a_classifier_on_sentences_explains_and_saves_its_automatic_choices(tmp_
                  "--out", str(tmp_path / "chars")]) == 0
     assert "auto:" not in capsys.readouterr().err
     assert json.loads((tmp_path / "chars" / "config.json").read_text())["auto"] == []
+
+
+def test_the_best_weights_are_the_mean_of_the_k_checkpoints_that_validated_best(tmp_path):
+    write_class_folder(tmp_path / "data", synthetic_names(200, seed=5))
+    run = tmp_path / "run"
+    assert main(["train", "classify", str(tmp_path / "data"), *TINY, "--steps", "60", "--eval-every", "10",
+                 "--average", "3", "--keep", "100", "--patience", "0", "--out", str(run)]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "val_objective" in line]
+    best = sorted((row["val_objective"], row["step"]) for row in rows)[:3]
+    chosen = [load_file(run / "checkpoints" / f"step-{step:08d}" / "weights.safetensors") for _, step in best]
+    averaged = load_file(run / "model.safetensors")
+    for name, value in averaged.items():
+        expected = sum(c[name].double() for c in chosen) / 3
+        assert torch.allclose(value.double(), expected, atol=1e-6), name
+    assert sorted(p.name for p in (run / "best").iterdir()) == [f"step-{s:08d}.safetensors" for s in sorted(
+        step for _, step in best)]

@@ -14,7 +14,7 @@ from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_report, c
 from rnnkit.errors import UserError
 from rnnkit.runtime import keep_freed_memory
 from rnnkit.train.generations import DISK_ERRORS
-from rnnkit.train.loop import Interrupted
+from rnnkit.train.signals import Interrupted
 
 __all__ = ["build_parser", "main"]
 

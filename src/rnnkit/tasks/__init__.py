@@ -71,7 +71,7 @@ TASKS: dict[str, Task] = {
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.3),
          "classifier": section(ClassifierConfig),
          "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=3e-3,
-                          eval_every=100, warmup_steps=50, patience=20),
+                          eval_every=100, warmup_steps=50, patience=20, average=5),  # docs/tuning.md
          "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         classify_commands.train, classify_run.load, resume=resumed(classify_run.resume, classify_commands.summary),
         verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate}),

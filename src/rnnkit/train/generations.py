@@ -142,14 +142,12 @@ DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCE
 NOT_WRITABLE = {errno.EROFS, errno.EACCES}
 
 
-def save(run: Path, model: torch.nn.Module, state: dict, improved: bool, keep: int) -> Generation:
-    """One checkpoint: the best weights (when they improved), the generation, ``last.safetensors``
-    as a link to its weights, then the pointer, the one step that commits it. The state records
-    how long each log was, so a run resumed from here drops what was logged after it."""
+def save(run: Path, model: torch.nn.Module, state: dict, keep: int) -> Generation:
+    """One checkpoint: the generation, ``last.safetensors`` as a link to its weights, then the
+    pointer, the one step that commits it (the loop writes the best weights before). The state
+    records how long each log was, so a run resumed from here drops what was logged after it."""
     state = {**state, "logs": {name: (run / name).stat().st_size if (run / name).exists() else 0
                                for name in LOGS}}
-    if improved:
-        checkpoint.save_weights(run / checkpoint.BEST, model, int(state["step"]))
     generation = write(run, model, state)
     _link(generation.path / WEIGHTS, run / checkpoint.LAST)
     point_to(run, generation)

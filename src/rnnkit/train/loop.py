@@ -25,8 +25,10 @@ from tqdm import tqdm
 from rnnkit.config import option
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint, generations
+from rnnkit.train.best_pool import BestPool
 from rnnkit.train.precision import PRECISIONS
 from rnnkit.train.schedule import learning_rate, progress
+from rnnkit.train.signals import Interrupted, install_stop_handlers
 
 
 @dataclass
@@ -46,6 +48,7 @@ class TrainConfig:
     patience: int = option(0, "stop after this many validations without improvement (0: off)")
     seed: int = option(1337, "seeds weights, dropout and samples")
     keep: int = option(2, "checkpoint generations kept in RUN/checkpoints (the newest; at least 1)")
+    average: int = option(1, "best weights: the mean of the K checkpoints that validated best (1: the best one)")
     sample_length: int = option(200, "tokens of sample text written at each validation")
     precision: str = option("auto", "fp32; bf16 (autocast: bf16 matrix multiplies, fp32 master weights, "
                             "state, loss and softmax); auto: bf16 where the CPU has AVX-512 bf16 or AMX or "
@@ -53,25 +56,15 @@ class TrainConfig:
 
 
 class Task(Protocol):
+    unit: str  # what units_per_step counts: "chars", "tokens" or "values"
+
     def loss(self, step: int) -> torch.Tensor: ...
-    def chars_per_step(self) -> float: ...
+    def units_per_step(self) -> float: ...
     def evaluate(self) -> dict: ...
     def describe(self, scores: dict, short: bool = False) -> str: ...
     def sample(self, generator: torch.Generator) -> str: ...
     def carried_state(self) -> dict: ...
     def load_carried_state(self, state: dict) -> None: ...
-
-
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-class Interrupted(Exception):
-    """Ctrl-C, SIGTERM or SIGHUP during training, after the checkpoint was written; the process
-    should exit with ``exit_code`` (128 + the signal, as a shell reports a signal's end)."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -96,6 +89,7 @@ class TrainLoop:
         self.best_score = math.inf
         self.bad_evals = 0
         self.saved_step: int | None = None
+        self.pool = BestPool(config.average)
         self.last_eval: dict = {}
         self.show_progress = show_progress
         self._stop_signal: int | None = None
@@ -109,7 +103,7 @@ class TrainLoop:
             "bad_evals": self.bad_evals, "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "task": self.task.carried_state(),
+            "task": self.task.carried_state(), "best_pool": self.pool.state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -120,6 +114,7 @@ class TrainLoop:
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.task.load_carried_state(state["task"])
+        self.pool.load(state.get("best_pool", []))
         self.saved_step = self.step
 
     # -- the loop ------------------------------------------------------------------------------
@@ -140,8 +135,8 @@ class TrainLoop:
         if config.steps <= 0 and config.minutes <= 0:
             raise UserError("no budget: pass --steps N or --minutes M")
         bar = self._progress_bar()
-        previous_handlers = _install_stop_handlers(self._request_stop)
-        chars_seen, training_time = 0, 0.0
+        previous_handlers = install_stop_handlers(self._request_stop)
+        units_seen, training_time = 0, 0.0
         try:
             while not self._budget_spent() and (stop_at is None or self.step < stop_at):
                 step_started = time.perf_counter()
@@ -149,11 +144,11 @@ class TrainLoop:
                 step_time = time.perf_counter() - step_started
                 self.elapsed += step_time  # training time only: validation does not eat the budget
                 training_time += step_time
-                chars_seen += self.task.chars_per_step()
-                rate = chars_seen / max(training_time, 1e-9)
+                units_seen += self.task.units_per_step()
+                rate = units_seen / max(training_time, 1e-9)
                 if self.step % 10 == 0:
                     self._log({"step": self.step, "loss": loss, "lr": self._lr(), "grad_norm": self._gnorm,
-                               "elapsed": round(self.elapsed, 3), "chars_per_s": round(rate)})
+                               "elapsed": round(self.elapsed, 3), f"{self.task.unit}_per_s": round(rate)})
                 self._update_bar(bar, loss, rate)
                 if self._stop_signal is not None:
                     self._evaluate_and_save()
@@ -220,12 +215,15 @@ class TrainLoop:
         self._report(scores, improved)
         _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
                                                    "text": text})
-        self.save(improved)
+        self.save(self.pool.offer(self.run, self.model, score, self.step))
         return self.config.patience > 0 and self.bad_evals >= self.config.patience
 
-    def save(self, improved: bool = False) -> None:
-        """A new checkpoint generation (``generations.save``); the best weights too when they improved."""
-        generations.save(self.run, self.model, self.state_dict(), improved, self.config.keep)
+    def save(self, best_changed: bool = False) -> None:
+        """The best weights when they changed, then a new checkpoint generation (``generations.save``)."""
+        if best_changed:
+            self.pool.write_best(self.run, self.model, self.step)
+        generations.save(self.run, self.model, self.state_dict(), self.config.keep)
+        self.pool.clean(self.run)
         self.saved_step = self.step
 
     # -- helpers -------------------------------------------------------------------------------
@@ -273,22 +271,11 @@ class TrainLoop:
         bar.n = self.step if self.config.steps > 0 else min(self.elapsed, bar.total)
         val = self.task.describe(self.last_eval, short=True) if self.last_eval else ""
         bar.set_postfix_str(f"loss {loss:.3f}" + (f" val {val}" if val else "")
-                            + f" {rate:,.0f} chars/s", refresh=False)
+                            + f" {rate:,.0f} {self.task.unit}/s", refresh=False)
         now = time.perf_counter()
         if now - self._last_refresh > 0.25:
             bar.refresh()
             self._last_refresh = now
-
-
-def _install_stop_handlers(handler) -> dict:
-    """Route ``STOP_SIGNALS`` to ``handler``; returns the previous handlers (none off the main thread)."""
-    previous = {}
-    try:
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, handler)
-    except ValueError:  # signals can only be caught on the main thread
-        pass
-    return previous
 
 
 def _append_jsonl(path: Path, record: dict) -> None:

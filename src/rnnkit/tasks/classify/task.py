@@ -38,7 +38,9 @@ class ClassificationTask:
         shown = np.random.default_rng(seed).permutation(len(val_texts))[:SHOWN_EXAMPLES]
         self.shown = sorted(int(i) for i in shown)
 
-    def chars_per_step(self) -> float:
+    unit = "tokens"  # what units_per_step counts, as the log and the progress bar name it
+
+    def units_per_step(self) -> float:
         """Tokens in the last batch (characters for a character model)."""
         return self._chars
 

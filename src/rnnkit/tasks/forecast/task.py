@@ -53,7 +53,9 @@ class ForecastTask:
         self.batches = ShuffledBatches(np.full(len(train_origins), config.lookback), batch_size, seed)
         self._read = 0
 
-    def chars_per_step(self) -> float:
+    unit = "values"  # what units_per_step counts, as the log and the progress bar name it
+
+    def units_per_step(self) -> float:
         """Values read in the last batch."""
         return self._read
 

@@ -60,7 +60,9 @@ class LineTask:
         self.batches = ShuffledBatches(np.array([len(s) for s in self.train_ids]), batch_size, seed)
         self._tokens = 0
 
-    def chars_per_step(self) -> float:
+    unit = "tokens"  # what units_per_step counts, as the log and the progress bar name it
+
+    def units_per_step(self) -> float:
         return self._tokens
 
     def loss(self, step: int) -> torch.Tensor:

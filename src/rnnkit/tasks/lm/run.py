@@ -21,6 +21,7 @@ from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.results import TextScores
 from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
+from rnnkit.tasks.choices import Choice, explain
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
@@ -103,6 +104,9 @@ def resolve_backend(model_config: ModelConfig, data: DataConfig, train_config: T
                   precision, str(device))
     backend, why = choose_backend(shape, train_config.minutes, train_config.steps,
                                   log=lambda line: print(line, file=sys.stderr), use_cache=use_cache)
+    reason = why.get("reason") or ", ".join(f"{kind} {t['step_s'] * 1e3:.1f} ms a step"
+                                            for kind, t in why["timings"].items()) + " on this shape"
+    print(explain(Choice("backend", backend, reason)), file=sys.stderr)
     return dataclasses.replace(model_config, backend=backend), why
 
 

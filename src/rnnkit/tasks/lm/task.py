@@ -35,7 +35,9 @@ class LanguageModelTask:
         self.sample_length = sample_length
         self.state = None
 
-    def chars_per_step(self) -> float:
+    unit = "chars"  # what units_per_step counts, as the log and the progress bar name it
+
+    def units_per_step(self) -> float:
         """Characters of text one step trains on (tokens times their average length)."""
         return self.data.batch_size * self.data.seq_len * self.chars_per_token
 

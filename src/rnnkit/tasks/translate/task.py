@@ -45,7 +45,9 @@ class TranslationTask:
         self.teacher_forcing, self.label_smoothing = teacher_forcing, label_smoothing
         self._tokens = 0
 
-    def chars_per_step(self) -> float:
+    unit = "tokens"  # what units_per_step counts, as the log and the progress bar name it
+
+    def units_per_step(self) -> float:
         """Target tokens in the last batch."""
         return self._tokens
 
