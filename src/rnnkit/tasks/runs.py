@@ -50,6 +50,21 @@ def run_header(task: str, sources: list[str], **fields) -> dict:
             "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources], **fields}
 
 
+def settle_labelled(train_split: list[Example], given: set[str] | None, model_config, data, train_config,
+                    device: torch.device) -> tuple[list, object, object, TrainConfig, Tokenizer]:
+    """Before a labelled run starts: the automatic choices made and applied, the tokenizer fitted on
+    the training split, and the precision resolved (saved once, in the train section)."""
+    from rnnkit.data.tokenizers import fit_tokenizer
+    from rnnkit.tasks.choices import apply, chosen_for
+    from rnnkit.train.precision import resolve_precision
+
+    choices = chosen_for(train_split, given, data.tokenizer)
+    model_config, data, train_config = apply(choices, model_config, data, train_config)
+    tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in train_split), data.vocab_size)
+    precision = resolve_precision(train_config.precision, device)
+    return choices, model_config, data, dataclasses.replace(train_config, precision=precision), tokenizer
+
+
 def run_tokenizer(run: Path) -> Tokenizer:
     """The run's tokenizer.json as the tokenizer it describes."""
     return tokenizer_from_dict(checkpoint.read_json(run / checkpoint.TOKENIZER))

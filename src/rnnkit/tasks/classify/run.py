@@ -17,15 +17,22 @@ import torch
 
 from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
-from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, encode_texts
 from rnnkit.errors import UserError
 from rnnkit.eval.classification import classification_scores
 from rnnkit.eval.results import ClassifierScores
-from rnnkit.tasks.choices import apply, chosen_for
 from rnnkit.tasks.classify.model import Classifier, ClassifierConfig, predict_logits
 from rnnkit.tasks.classify.task import ClassificationTask
 from rnnkit.tasks.interface import Run, loader
-from rnnkit.tasks.runs import reopen, resolve_device, resumed_loop, run_tokenizer, saved_precision, start_split_run
+from rnnkit.tasks.runs import (
+    reopen,
+    resolve_device,
+    resumed_loop,
+    run_tokenizer,
+    saved_precision,
+    settle_labelled,
+    start_split_run,
+)
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -63,11 +70,9 @@ def train(sources: list[str], model_config: ModelConfig, head: ClassifierConfig,
     if len(counts) < 2:
         raise UserError(f"{', '.join(sources)}: the training data has one label; a classifier needs two or more")
     labels = sorted(counts)
-    choices = chosen_for(splits["train"], given, data.tokenizer)
-    model_config, data, train_config = apply(choices, model_config, data, train_config)
-    tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
-    precision = resolve_precision(train_config.precision, device)
-    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
+    choices, model_config, data, train_config, tokenizer = settle_labelled(
+        splits["train"], given, model_config, data, train_config, device)
+    precision = train_config.precision
     run, config = start_split_run("classify", sources, out, splits, origin, tokenizer, labels,
                                   [c.to_dict() for c in choices], model=model_config, classifier=head,
                                   train=train_config, data=data, labelled=labelled)

@@ -16,12 +16,11 @@ import torch
 
 from rnnkit.config import from_dict
 from rnnkit.data.labelled import Example, LabelledConfig, class_counts, label_ids, load_labelled, read_examples
-from rnnkit.data.tokenizers import Tokenizer, encode_texts, fit_tokenizer, normalize
+from rnnkit.data.tokenizers import Tokenizer, encode_texts, normalize
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.errors import UserError
 from rnnkit.eval.results import TextScores
 from rnnkit.eval.scores import scores
-from rnnkit.tasks.choices import apply, chosen_for
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lines.model import LineConfig, LineModel
 from rnnkit.tasks.lines.task import LineTask, line_nats
@@ -33,6 +32,7 @@ from rnnkit.tasks.runs import (
     resumed_loop,
     run_tokenizer,
     saved_precision,
+    settle_labelled,
     start_split_run,
 )
 from rnnkit.tasks.sections import DataConfig, ModelConfig
@@ -86,11 +86,9 @@ def train(sources: list[str], model_config: ModelConfig, line: LineConfig, train
     conditioned = line.condition_on == "label"
     splits, origin = load_labelled(sources, labelled, data.encoding, train_config.seed, labelled=conditioned)
     labels = sorted(class_counts(splits["train"])) if conditioned else []
-    choices = chosen_for(splits["train"], given, data.tokenizer)
-    model_config, data, train_config = apply(choices, model_config, data, train_config)
-    tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in splits["train"]), data.vocab_size)
-    precision = resolve_precision(train_config.precision, device)
-    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
+    choices, model_config, data, train_config, tokenizer = settle_labelled(
+        splits["train"], given, model_config, data, train_config, device)
+    precision = train_config.precision
     run, config = start_split_run("lines", sources, out, splits, origin, tokenizer, labels,
                                   [c.to_dict() for c in choices],
                                   model=model_config, line=line, train=train_config, data=data, labelled=labelled)
