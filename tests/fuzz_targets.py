@@ -18,7 +18,6 @@ from rnnkit.data.corpora import read_text_file
 from rnnkit.data.labelled import LabelledConfig, read_examples
 from rnnkit.data.pairs import read_tsv
 from rnnkit.data.timeseries import SeriesConfig, read_series
-from rnnkit.errors import UserError
 
 
 def _write(folder: Path, name: str, data: bytes) -> Path:
@@ -145,5 +144,3 @@ SEEDS = _Seeds({
     "time series": ("date,value\n" + "".join(f"{d},{i % 7}.5\n" for i, d in enumerate(DAYS))).encode(),
     "arpa": ARPA_SEED,
 })
-
-__all__ = ["SEEDS", "TARGETS", "UserError"]

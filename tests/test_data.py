@@ -193,3 +193,14 @@ def test_almost_utf8_text_stops_in_one_line_naming_the_fixes_then_trains_with_th
     assert scores["unknown_tokens"] == 0
     with pytest.raises(SystemExit):  # classifiers read words or characters of labelled lines
         main(["train", "classify", str(tmp_path), "--tokenizer", "byte"])
+
+
+def test_a_folder_read_as_raw_bytes_keeps_its_almost_utf8_files_and_skips_binary_ones(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    raw = _almost_utf8(folder / "kernel.c")
+    (folder / "blob.bin").write_bytes(b"\x00\x01\x02" * 100)
+    text = read_folder(folder, "utf-8", "surrogateescape")
+    assert text.encode("utf-8", errors="surrogateescape") == raw
+    with pytest.raises(UserError, match="no readable text files"):  # strictly, neither file is text
+        read_folder(folder, "utf-8", "strict")

@@ -55,11 +55,12 @@ def read_builtin(name: str, max_chars: int | None = DEFAULT_BUILTIN_CHARS) -> st
     return text if max_chars is None else text[:max_chars]
 
 
-def read_text_file(path: Path, encoding: str = "utf-8", errors: str | None = None) -> str:
+def read_text_file(path: Path, encoding: str = "utf-8", errors: str | None = None,
+                   binary_ok: bool | None = None) -> str:
     """Read one file (gzip-compressed when its name ends in .gz), refusing empty, binary and
     wrongly encoded ones with a fix. ``errors`` is the decoder's handler for a caller that offers
     ``--encoding-errors`` (None: strict, and no such flag to suggest); ``surrogateescape`` keeps
-    every byte, binary or not, for the byte tokenizer."""
+    every byte for the byte tokenizer, binary too unless ``binary_ok`` is False (a folder's)."""
     if not path.exists():
         raise UserError(f"{path}: no such file or folder; check the path")
     if path.is_dir():
@@ -72,8 +73,9 @@ def read_text_file(path: Path, encoding: str = "utf-8", errors: str | None = Non
             raise UserError(f"{path}: not a valid gzip file; give it uncompressed or compress it again") from None
     if not data.strip():
         raise UserError(f"{path}: the file is empty; give a text file with some content")
-    raw = errors == "surrogateescape"
-    if not raw and b"\x00" in data[:_SNIFF_BYTES] and not encoding.lower().startswith("utf-16"):
+    if binary_ok is None:
+        binary_ok = errors == "surrogateescape"
+    if not binary_ok and b"\x00" in data[:_SNIFF_BYTES] and not encoding.lower().startswith("utf-16"):
         raise UserError(f"{path}: looks like a binary file (it contains NUL bytes); give a text file")
     try:
         return data.decode(encoding, errors or "strict")
@@ -93,7 +95,7 @@ def read_folder(folder: Path, encoding: str = "utf-8", errors: str | None = None
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         try:
-            texts.append(read_text_file(path, encoding, errors if errors != "surrogateescape" else "strict"))
+            texts.append(read_text_file(path, encoding, errors, binary_ok=False))
         except UserError:
             continue  # a folder's binary (or otherwise unreadable) files are skipped
     if not texts:

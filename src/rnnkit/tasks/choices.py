@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections import Counter
 from typing import Any
 
@@ -72,8 +73,6 @@ def apply(choices: list[Choice], *sections: Any) -> list[Any]:
 def chosen_for(examples: list[tuple[str, str]], given: set[str] | None, tokenizer: str) -> list[Choice]:
     """``text_choices`` for a labelled training split, each printed; none when ``given`` is None
     (a caller from Python that configured everything)."""
-    import sys
-
     choices = [] if given is None else text_choices([text for text, _ in examples], given, tokenizer)
     for choice in choices:
         print(explain(choice), file=sys.stderr)

@@ -63,10 +63,6 @@ class Run:
     config: dict
 
     @property
-    def task(self) -> str:
-        return self.config["task"]
-
-    @property
     def device(self) -> Any:
         return next(self.model.parameters()).device  # type: ignore[attr-defined]
 

@@ -12,11 +12,14 @@ import torch
 from rnnkit import __version__
 from rnnkit.config import from_dict, to_dict
 from rnnkit.data.labelled import Example
-from rnnkit.data.tokenizers import Tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import UserError
+from rnnkit.tasks.choices import Choice, apply, chosen_for
 from rnnkit.tasks.interface import DAMAGE
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint, generations
 from rnnkit.train.loop import Task, TrainConfig, TrainLoop
+from rnnkit.train.precision import resolve_precision
 
 SPLITS = ("train", "val", "test")
 
@@ -50,14 +53,11 @@ def run_header(task: str, sources: list[str], **fields) -> dict:
             "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources], **fields}
 
 
-def settle_labelled(train_split: list[Example], given: set[str] | None, model_config, data, train_config,
-                    device: torch.device) -> tuple[list, object, object, TrainConfig, Tokenizer]:
+def settle_labelled(train_split: list[Example], given: set[str] | None, model_config: ModelConfig,
+                    data: DataConfig, train_config: TrainConfig, device: torch.device,
+                    ) -> tuple[list[Choice], ModelConfig, DataConfig, TrainConfig, Tokenizer]:
     """Before a labelled run starts: the automatic choices made and applied, the tokenizer fitted on
     the training split, and the precision resolved (saved once, in the train section)."""
-    from rnnkit.data.tokenizers import fit_tokenizer
-    from rnnkit.tasks.choices import apply, chosen_for
-    from rnnkit.train.precision import resolve_precision
-
     choices = chosen_for(train_split, given, data.tokenizer)
     model_config, data, train_config = apply(choices, model_config, data, train_config)
     tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for t, _ in train_split), data.vocab_size)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from rnnkit.config import option
+from rnnkit.config import from_dict, option
 from rnnkit.nn.config import BACKENDS, RecurrentConfig
 
 # Learning rates for cells the default (1e-2, tuned for the LSTM) does not suit. At 1e-2 a wide
@@ -54,5 +54,4 @@ class DataConfig:
 
 def decode_errors_of(config: dict) -> str:
     """How to read text for a saved run (eval, viz): as it read its training text."""
-    known = {f.name for f in fields(DataConfig)}
-    return DataConfig(**{k: v for k, v in config.get("data", {}).items() if k in known}).decode_errors()
+    return from_dict(DataConfig, config.get("data", {})).decode_errors()

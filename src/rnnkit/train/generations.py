@@ -185,7 +185,8 @@ def disk_full_message(run: Path, err: OSError, step: int, saved_step: int | None
     newest = latest(run)
     size = sum(p.stat().st_size for p in newest.path.iterdir()) if newest else 0
     kept = f"the checkpoint of step {saved_step} is intact" if saved_step is not None else "no checkpoint yet"
-    need = f"free at least {size / 1e6:.1f} MB (one checkpoint), then " if size else "free some space, then "
+    need = f"free at least {max(size / 1e6, 0.1):.1f} MB (one checkpoint), then " if size else \
+        "free some space, then "  # rounded up: a tiny run's checkpoint still reads as 0.1 MB, not 0.0
     if err.errno in NOT_WRITABLE:
         need = f"make {run} writable, then "
     return (f"{run}: could not write the checkpoint of step {step} ({err.strerror or err}); {kept}; "
