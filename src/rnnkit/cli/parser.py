@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "predict, evaluate.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_sample, _add_predict, _add_eval, _add_report_and_viz, _add_others):
+    for add in (_add_train, _add_sample, _add_predict, _add_eval, _add_report_and_viz, _add_serve, _add_others):
         add(commands)
     return parser
 
@@ -146,6 +146,29 @@ def _add_report_and_viz(commands) -> None:
     viz.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar (default: when stderr is a terminal)")
     viz.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def _add_serve(commands) -> None:
+    serve = commands.add_parser("serve", help="an HTTP API and web playground over trained runs",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Serve runs over HTTP: /v1/models, /v1/models/NAME/VERB, the playground "
+                                "at /, the spec at /openapi.json. A run is named by its folder's name, or NAME=PATH.")
+    serve.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or NAME=PATH)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on; any other than loopback needs "
+                       "--token")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed at start)")
+    serve.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    serve.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"),
+                       help="generation's matrix multiplies, as rnnkit sample's; scores are fp32")
+    serve.add_argument("--token", help="require `Authorization: Bearer TOKEN` on every path but /health "
+                       "(default: $RNNKIT_TOKEN)")
+    serve.add_argument("--max-batch", type=int, default=32, help="generation streams stepped together per model")
+    serve.add_argument("--max-waiting", type=int, default=64, help="streams that wait for a row; past them, 503")
+    serve.add_argument("--max-length", type=int, default=4000, help="most tokens one request may generate")
+    serve.add_argument("--max-n", type=int, default=16, help="most samples one request may ask for")
+    serve.add_argument("--grace", type=float, default=10.0, help="seconds requests in flight get to finish on "
+                       "SIGTERM or Ctrl-C")
+    serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
 
 def _add_others(commands) -> None:

@@ -23,6 +23,13 @@ def cmd_verb(args: argparse.Namespace) -> int:
     return verb(from_args(REQUESTS[args.command], args))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``rnnkit serve RUN...``: imported only here, so the other commands never load the web stack."""
+    from rnnkit.serve.server import cmd_serve as serve
+
+    return serve(args)
+
+
 def cmd_corpora(args: argparse.Namespace) -> int:
     from rnnkit.data.corpora import BUILTIN_CORPORA, DEFAULT_BUILTIN_CHARS, read_builtin
 

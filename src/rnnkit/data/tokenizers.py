@@ -177,25 +177,38 @@ class BPETokenizer:
 Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
 
 
+class StreamDecoder:
+    """Text as generated ids arrive, one id at a time. Byte-level BPE pieces are held back until
+    their bytes form whole characters; ``newline`` (a line model's ``</s>``) is written as a newline."""
+
+    def __init__(self, tokenizer: Tokenizer, newline: int | None = None) -> None:
+        self.tokenizer, self.newline = tokenizer, newline
+        self.whole_tokens = tokenizer.kind not in ("bpe", "byte")
+        self.pending: list[int] = []
+        self.emitted = ""
+
+    def feed(self, token: int) -> str | None:
+        """The new text this id completes, or None while it waits for the rest of a character."""
+        if token == self.newline:
+            self.pending, self.emitted = [], ""
+            return "\n"
+        if self.whole_tokens:
+            return self.tokenizer.decode([token])
+        self.pending.append(token)
+        text = self.tokenizer.decode(self.pending)
+        if text.endswith("\ufffd"):
+            return None
+        piece, self.emitted = text[len(self.emitted):], text
+        return piece
+
+
 def decode_stream(tokenizer: Tokenizer, ids: Iterable[int], newline: int | None = None) -> Iterator[str]:
-    """Text as generated ids arrive. Byte-level BPE pieces are held back until their bytes
-    form whole characters; ``newline`` (a line model's ``</s>``) is written as a newline."""
-    if tokenizer.kind not in ("bpe", "byte"):
-        for token in ids:
-            yield "\n" if token == newline else tokenizer.decode([token])
-        return
-    pending: list[int] = []
-    emitted = ""
+    """``StreamDecoder`` over an iterable of ids."""
+    decoder = StreamDecoder(tokenizer, newline)
     for token in ids:
-        if token == newline:
-            pending, emitted = [], ""
-            yield "\n"
-            continue
-        pending.append(token)
-        text = tokenizer.decode(pending)
-        if not text.endswith("\ufffd"):
-            yield text[len(emitted):]
-            emitted = text
+        piece = decoder.feed(token)
+        if piece is not None:
+            yield piece
 
 
 def fit_tokenizer(kind: str, text: str, vocab_size: int) -> Tokenizer:

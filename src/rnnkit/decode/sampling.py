@@ -50,23 +50,35 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
 
 
 @torch.no_grad()
+def read_prime(model: SteppableModel, prime: Tensor, precision: str = "fp32") -> tuple[Tensor, object]:
+    """One pass over ``prime (B, P)``: the logits after its last token (fp32) and the state."""
+    with torch.autocast(prime.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits, state = model(prime)
+    return logits[:, -1].float(), state
+
+
+@torch.no_grad()
 def generate(model: SteppableModel, prime: Tensor, length: int, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
              precision: str = "fp32") -> Iterator[Tensor]:
     """Yield ``length`` new tokens (B,) after reading ``prime (B, P)``, P >= 1.
 
     ``precision`` (resolved: fp32 or bf16) is the matrix multiplies'; the state and the
-    logits stay fp32."""
+    logits stay fp32. Every row draws from ``generator`` (a fresh one seeded from torch's
+    global generator if None)."""
+    from rnnkit.decode.rows import RowSampling, sample_rows
+
+    if generator is None:
+        generator = torch.Generator(device=prime.device).manual_seed(int(torch.randint(2**62, ())))
     was_training = model.training
     model.eval()
     try:
-        with torch.autocast(prime.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits, state = model(prime)  # one pass over the prime, state carried from here on
-        logits = logits.float()
+        next_logits, state = read_prime(model, prime, precision)
         stepper = model.make_stepper(torch.bfloat16) if precision == "bf16" else model.make_stepper()
-        next_logits = logits[:, -1]
+        rows = prime.shape[0]
+        settings, generators = [RowSampling(temperature, top_k, top_p)] * rows, [generator] * rows
         for position in range(length):
-            token = sample_next(next_logits, temperature, top_k, top_p, generator)
+            token = sample_rows(next_logits, settings, generators)
             yield token
             if position + 1 < length:
                 next_logits, state = stepper.step(token, state)

@@ -9,6 +9,8 @@ autograd. The weights are a snapshot taken when the stepper is made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -34,16 +36,17 @@ class Stepper:
 
     ``dtype`` is the matrix multiplies' precision: bf16 halves the bytes of weights read
     per token; the state, the gates and the first layer's table stay fp32 either way.
+    ``product`` computes them (``decode.rows.rowwise_product`` for a server's batches).
     """
 
     def __init__(self, recurrent: Recurrent | FusedRecurrent, embedding: Tensor,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, product: Callable[[Tensor, Tensor], Tensor] = torch.mm) -> None:
         if recurrent.bidirectional:
             raise ValueError("a bidirectional network cannot generate one token at a time")
         unrolled = as_unrolled(recurrent)
         self.cells: list[nn.Module] = [unrolled.cells[layer_key(k, False)]
                                        for k in range(unrolled.num_layers)]
-        self.dtype = dtype
+        self.dtype, self.product = dtype, product
         self.by_equations = recurrent.cell_type == "gru" and recurrent.reset != "after"  # Cho et al.'s GRU
         with torch.no_grad():
             self.first_layer_table = self.cells[0].project_input(embedding).float()  # (V, gates*H)
@@ -65,7 +68,7 @@ class Stepper:
         new_state = []
         h = self.first_layer_table[tokens]  # layer 0's input projection, looked up
         for index, cell in enumerate(self.cells):
-            gx = h if index == 0 else torch.mm(h.to(self.dtype), self.input_weights[index]).add(
+            gx = h if index == 0 else self.product(h.to(self.dtype), self.input_weights[index]).add(
                 self.input_biases[index])  # a bf16 product plus an fp32 bias is fp32
             h, cell_state = self._update(index, cell, gx, state[index])
             new_state.append(cell_state)
@@ -75,7 +78,7 @@ class Stepper:
         if self.by_equations:
             return cell.step(gx, state)
         h_prev = state[0] if isinstance(state, tuple) else state
-        hh = torch.mm(h_prev.to(self.dtype), self.recurrent_weights[index])
+        hh = self.product(h_prev.to(self.dtype), self.recurrent_weights[index])
         if isinstance(state, tuple):
             h, c = pointwise.lstm_update(*pointwise.lstm_gates(gx + hh), state[1])
             return h, (h, c)

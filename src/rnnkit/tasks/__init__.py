@@ -16,22 +16,28 @@ from rnnkit.errors import UserError
 from rnnkit.nn.config import BACKENDS
 from rnnkit.tasks.classify import commands as classify_commands
 from rnnkit.tasks.classify import run as classify_run
+from rnnkit.tasks.classify import serving as classify_serving
 from rnnkit.tasks.classify.model import ClassifierConfig
 from rnnkit.tasks.forecast import commands as forecast_commands
 from rnnkit.tasks.forecast import run as forecast_run
+from rnnkit.tasks.forecast import serving as forecast_serving
 from rnnkit.tasks.forecast.model import ForecastConfig
 from rnnkit.tasks.interface import Run, Task, check_section_types, resumed, section
 from rnnkit.tasks.lines import commands as lines_commands
 from rnnkit.tasks.lines import run as line_run
+from rnnkit.tasks.lines import serving as lines_serving
 from rnnkit.tasks.lines.model import LineConfig
 from rnnkit.tasks.lm import commands as lm_commands
 from rnnkit.tasks.lm import run as lm_run
+from rnnkit.tasks.lm import serving as lm_serving
 from rnnkit.tasks.ngram import commands as ngram_commands
 from rnnkit.tasks.ngram import run as ngram_run
+from rnnkit.tasks.ngram import serving as ngram_serving
 from rnnkit.tasks.ngram.run import NGramConfig
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.translate import commands as translate_commands
 from rnnkit.tasks.translate import run as translate_run
+from rnnkit.tasks.translate import serving as translate_serving
 from rnnkit.tasks.translate.model import Seq2SeqConfig
 from rnnkit.train.loop import TrainConfig
 
@@ -50,7 +56,8 @@ TASKS: dict[str, Task] = {
         "lm", "a recurrent language model over a stream of characters, words or BPE tokens",
         {"model": section(ModelConfig), "train": section(TrainConfig, minutes=5.0), "data": section(DataConfig)},
         lm_commands.train, lm_run.load, resume=resumed(lm_run.resume, lm_commands.summary), times_backends=True,
-        verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz}),
+        verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz},
+        serves={"generate": lm_serving.generate, "score": lm_serving.score, "neurons": lm_serving.neurons}),
     "lines": Task(
         "lines", "whole lines (names, titles), optionally conditioned on a label",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.2),
@@ -58,14 +65,16 @@ TASKS: dict[str, Task] = {
          "train": section(TrainConfig, minutes=5.0, precision="fp32", lr=3e-3, eval_every=200, patience=20),
          "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         lines_commands.train, line_run.load, resume=resumed(line_run.resume, lines_commands.summary),
-        verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate}),
+        verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate},
+        serves={"generate": lines_serving.generate}),
     "ngram": Task(
         "ngram", "a count-based n-gram language model on the same split and tokens",
         {"ngram": section(NGramConfig),
          "data": section(DataConfig, ("tokenizer", "vocab_size", "val_fraction", "encoding", "encoding_errors",
                                        "max_chars"))},
         ngram_commands.train, ngram_run.load, timed=False,
-        verbs={"sample": ngram_commands.sample, "eval": ngram_commands.evaluate}),
+        verbs={"sample": ngram_commands.sample, "eval": ngram_commands.evaluate},
+        serves={"generate": ngram_serving.generate, "score": ngram_serving.score}),
     "classify": Task(
         "classify", "a label per line or per file",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.3),
@@ -74,7 +83,8 @@ TASKS: dict[str, Task] = {
                           eval_every=100, warmup_steps=50, patience=20, average=5),  # docs/tuning.md
          "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         classify_commands.train, classify_run.load, resume=resumed(classify_run.resume, classify_commands.summary),
-        verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate}),
+        verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate},
+        serves={"classify": classify_serving.classify}),
     "forecast": Task(
         "forecast", "the next values of a CSV series, beside the naive baselines",
         {"model": section(ModelConfig, RECURRENT, choices=TORCH_ONLY, hidden_size=64),
@@ -84,7 +94,8 @@ TASKS: dict[str, Task] = {
          "data": section(DataConfig, ("encoding", "batch_size"), batch_size=64),
          "labelled": section(LabelledConfig, ("split",))},
         forecast_commands.train, forecast_run.load, resume=resumed(forecast_run.resume, forecast_commands.summary),
-        verbs={"predict": forecast_commands.predict, "eval": forecast_commands.evaluate}),
+        verbs={"predict": forecast_commands.predict, "eval": forecast_commands.evaluate},
+        serves={"forecast": forecast_serving.forecast}),
     "translate": Task(
         "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, cell="gru", hidden_size=256,
@@ -97,7 +108,7 @@ TASKS: dict[str, Task] = {
         translate_commands.train, translate_run.load,
         resume=resumed(translate_run.resume, translate_commands.summary),
         verbs={"predict": translate_commands.predict, "eval": translate_commands.evaluate},
-        report_extras=translate_commands.attention_maps),
+        report_extras=translate_commands.attention_maps, serves={"translate": translate_serving.translate}),
 }
 
 

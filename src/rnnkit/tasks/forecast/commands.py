@@ -63,7 +63,7 @@ def predict(args: PredictRequest) -> int:
     if args.stream:
         print("time,forecast")
         for number, (moment, value) in enumerate(forecast_run.stream(loaded, sys.stdin), start=1):
-            print(f"{_format_time(moment) if moment is not None else f'+{number}'},{value:.4f}", flush=True)
+            print(f"{format_time(moment) if moment is not None else f'+{number}'},{value:.4f}", flush=True)
         return 0
     if args.texts:
         raise UserError("a forecaster predicts from a series: use --data FILE --steps N, or --stream")
@@ -71,10 +71,10 @@ def predict(args: PredictRequest) -> int:
     times, values = forecast_run.future(loaded, series, args.steps)
     print(f"time,{series.columns[0]}")
     for moment, value in zip(times, values, strict=True):
-        print(f"{_format_time(moment)},{value:.4f}")
+        print(f"{format_time(moment)},{value:.4f}")
     return 0
 
 
-def _format_time(moment: np.datetime64) -> str:
+def format_time(moment: np.datetime64) -> str:
     text = str(moment.astype("datetime64[s]"))
     return text[:10] if text.endswith("T00:00:00") else text

@@ -6,12 +6,17 @@ module serves characters, words and BPE tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
+from rnnkit.decode.rows import rowwise_product
 from rnnkit.nn import State, Stepper
 from rnnkit.nn.config import recurrent_layers
 from rnnkit.tasks.sections import ModelConfig
+
+Product = Callable[[Tensor, Tensor], Tensor]
 
 
 class LanguageModel(nn.Module):
@@ -37,19 +42,22 @@ class LanguageModel(nn.Module):
         out, state = self.recurrent(x, state)     # (B, T, H)
         return self.head(self.dropout(out)), state  # (B, T, V)
 
-    def make_stepper(self, dtype: torch.dtype = torch.float32) -> LanguageModelStepper:
-        return LanguageModelStepper(self, dtype)
+    def make_stepper(self, dtype: torch.dtype = torch.float32,
+                     product: Product = rowwise_product) -> LanguageModelStepper:
+        """Row by row (``decode.rows``): a stream's text is the same alone or in a server's batch."""
+        return LanguageModelStepper(self, dtype, product)
 
 
 class LanguageModelStepper:
     """One token in, next-token logits out, over a snapshot of the model's weights."""
 
-    def __init__(self, model: LanguageModel, dtype: torch.dtype = torch.float32) -> None:
-        self.recurrent = Stepper(model.recurrent, model.embedding.weight.detach(), dtype)
+    def __init__(self, model: LanguageModel, dtype: torch.dtype = torch.float32,
+                 product: Product = rowwise_product) -> None:
+        self.recurrent = Stepper(model.recurrent, model.embedding.weight.detach(), dtype, product)
         self.head_weight = model.head.weight.detach().t().to(dtype)
         self.head_bias = model.head.bias.detach()
-        self.dtype = dtype
+        self.dtype, self.product = dtype, product
 
     def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         h, state = self.recurrent.step(tokens, state)
-        return torch.mm(h.to(self.dtype), self.head_weight).add(self.head_bias), state  # fp32 logits
+        return self.product(h.to(self.dtype), self.head_weight).add(self.head_bias), state  # fp32 logits

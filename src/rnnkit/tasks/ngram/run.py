@@ -112,8 +112,12 @@ def load(run: Path, device_name: str = "cpu") -> LoadedNGram:
 
 def evaluate(loaded: LoadedNGram, sources: list[str], encoding: str) -> TextScores:
     """``rnnkit eval``'s numbers for an n-gram run."""
-    name = ", ".join(sources)
     text = read_corpus(sources, encoding, errors=decode_errors_of(loaded.config))
+    return score_text(loaded, text, ", ".join(sources))
+
+
+def score_text(loaded: LoadedNGram, text: str, name: str) -> TextScores:
+    """The scores of ``text`` (``name`` says where it came from in an error)."""
     stream = from_text(text, loaded.tokenizer, loaded.model.unit)
     scored = stream.ids[stream.scored]
     if len(scored) == 0:

@@ -10,6 +10,8 @@ from rnnkit.errors import UserError
 from rnnkit.tasks.requests import Decoding, EvalRequest, PredictRequest, TrainRequest
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rnnkit.decode.beam import Hypothesis
     from rnnkit.tasks.translate.run import LoadedTranslator
 
@@ -66,18 +68,25 @@ def predict(args: PredictRequest) -> int:
     return 0
 
 
-def draw_attention(loaded: LoadedTranslator, sentence: str, found: tuple[str, Hypothesis], path: Path) -> None:
-    """The best translation's attention over the source, tokens on both axes."""
+def attention_axes(loaded: LoadedTranslator, sentence: str, found: tuple[str, Hypothesis],
+                   ) -> tuple[list[str], list[str], np.ndarray]:
+    """The best translation's tokens (rows, ``</s>`` if it ended), the source's (columns), the weights."""
     from rnnkit.data.pairs import clean
     from rnnkit.tasks.translate.model import SPECIALS
-    from rnnkit.viz.attention import plot_attention
 
-    text, best = found
+    _, best = found
     source_tokens = loaded.source_tokenizer.pieces(clean(sentence))
     target_tokens = [loaded.target_tokenizer.decode([t - SPECIALS]) for t in best.tokens]
     target_tokens += ["</s>"] if best.ended else []
-    plot_attention(best.attention.numpy()[:len(target_tokens), :len(source_tokens)], source_tokens,
-                   target_tokens, path, f"{sentence}  =>  {text}")
+    return source_tokens, target_tokens, best.attention.numpy()[:len(target_tokens), :len(source_tokens)]
+
+
+def draw_attention(loaded: LoadedTranslator, sentence: str, found: tuple[str, Hypothesis], path: Path) -> None:
+    """The best translation's attention over the source, tokens on both axes."""
+    from rnnkit.viz.attention import plot_attention
+
+    source_tokens, target_tokens, weights = attention_axes(loaded, sentence, found)
+    plot_attention(weights, source_tokens, target_tokens, path, f"{sentence}  =>  {found[0]}")
 
 
 def attention_maps(run: Path, folder: Path, count: int = 3) -> list[tuple[str, Path]]:

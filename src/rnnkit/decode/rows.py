@@ -1,0 +1,124 @@
+"""Sampling where every row is its own request: per-row settings, generators and results.
+
+A server steps many clients' streams in one batch, and a client's text must be the
+one it gets alone (and the one ``rnnkit sample`` prints). Two things make a row's
+result independent of its neighbours:
+
+- ``rowwise_product``: a matrix-product kernel is chosen by shape, and a row computed
+  in a batch of 32 can differ in its last bit from the same row at batch 1. The
+  batched stepper multiplies each row on its own (one batched matrix-vector product
+  over the shared weights, checked once per shape to equal the batch-1 product bit
+  for bit), so every row gets the batch-1 arithmetic. The rest of a step is
+  element-wise and works the same on every row.
+- ``sample_rows`` draws each row from its own generator with the exponential race
+  (the token is the argmax of p / q with q ~ Exp(1), which is how ``torch.multinomial``
+  draws one sample), and every other operation in it works row by row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from rnnkit.nn.recurrent import State
+from rnnkit.nn.state import map_state
+
+Product = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class RowSampling:
+    """How one row draws: temperature 0 is the argmax; top_k 0 and top_p 1 filter nothing."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+def filter_rows(logits: Tensor, top_k: Tensor, top_p: Tensor) -> Tensor:
+    """Per row, -inf outside its top k and outside the smallest set holding mass >= its p."""
+    vocab = logits.shape[-1]
+    ordered, order = torch.sort(logits, dim=-1, descending=True)
+    keep_k = torch.where((top_k > 0) & (top_k < vocab), top_k, vocab)
+    kth = ordered.gather(-1, (keep_k - 1)[:, None])
+    logits = logits.masked_fill(logits < kth, float("-inf"))
+    ordered = ordered.masked_fill(ordered < kth, float("-inf"))
+    probs = torch.softmax(ordered, dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs
+    drop_ordered = (mass_before >= top_p[:, None]) & (top_p < 1.0)[:, None]  # the first token always stays
+    drop = torch.zeros_like(drop_ordered).scatter(-1, order, drop_ordered)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample_rows(logits: Tensor, settings: Sequence[RowSampling], generators: Sequence[torch.Generator]) -> Tensor:
+    """One token per row of ``logits (B, V)``, row ``i`` drawn with ``settings[i]`` from ``generators[i]``."""
+    logits = logits.float()
+    device = logits.device
+    temperature = torch.tensor([s.temperature for s in settings], device=device)
+    greedy = temperature <= 0
+    scaled = logits / torch.where(greedy, 1.0, temperature)[:, None]
+    top_k = torch.tensor([s.top_k for s in settings], device=device)
+    top_p = torch.tensor([s.top_p for s in settings], device=device)
+    probs = torch.softmax(filter_rows(scaled, top_k, top_p), dim=-1)
+    race = torch.ones_like(probs)
+    for row, (setting, generator) in enumerate(zip(settings, generators, strict=True)):
+        if setting.temperature > 0:  # a greedy row draws nothing, so its generator stays where it was
+            draw = torch.empty(1, probs.shape[-1], device=generator.device).exponential_(generator=generator)
+            race[row] = draw[0].to(device)
+    drawn = (probs / race).argmax(dim=-1)
+    return torch.where(greedy, logits.argmax(dim=-1), drawn)
+
+
+def take_rows(state: State, index: Tensor) -> State:
+    return map_state(lambda t: t.index_select(0, index), state)
+
+
+def join_rows(states: Sequence[State]) -> State:
+    """States of the same structure stacked along the batch."""
+    first = states[0]
+    if isinstance(first, Tensor):
+        return torch.cat(list(states), dim=0)
+    return tuple(join_rows([s[k] for s in states]) for k in range(len(first)))
+
+
+def rowwise_product(x: Tensor, weight: Tensor) -> Tensor:
+    """``x @ weight`` computed so that each row's result does not depend on the other rows.
+
+    The way is chosen once per weight shape by ``_way_for``; the command line's batch of one
+    goes the same way, so a row in a server's batch gets the command line's bits."""
+    rows = x.shape[0]
+    way = _way_for(tuple(weight.shape), weight.dtype, weight.device.type)
+    if way == "mm" or rows == 1 and way == "rows":
+        return torch.mm(x, weight)
+    if way == "bmm":
+        return torch.bmm(x[:, None], weight.expand(rows, *weight.shape))[:, 0]
+    return torch.cat([torch.mm(x[row:row + 1], weight) for row in range(rows)])
+
+
+MAX_ROWS = 64  # the batch sizes checked: a batcher runs at most this many rows (--max-batch)
+_WAYS: dict[tuple, str] = {}
+
+
+def _way_for(shape: tuple[int, int], dtype: torch.dtype, device: str) -> str:
+    """The fastest product whose rows are the same at every batch size up to ``MAX_ROWS`` for this
+    shape on this machine (kernels are picked by shape, never by values, so one check per shape
+    holds for all inputs): a plain matrix product, else one batched matrix-vector product per
+    row, else a loop of batch-1 products (always safe, slowest)."""
+    key = (shape, dtype, device)
+    if key not in _WAYS:
+        generator = torch.Generator().manual_seed(0)
+        weight = torch.randn(*shape, generator=generator).to(dtype=dtype, device=device)
+        x = torch.randn(MAX_ROWS, shape[0], generator=generator).to(dtype=dtype, device=device)
+        alone = torch.cat([torch.mm(x[row:row + 1], weight) for row in range(MAX_ROWS)])
+        if all(torch.equal(torch.mm(x[:rows], weight), alone[:rows]) for rows in range(2, MAX_ROWS + 1)):
+            _WAYS[key] = "mm"
+        else:
+            batched = [torch.bmm(x[row:row + 1, None], weight[None])[:, 0] for row in range(MAX_ROWS)]
+            alone_b = torch.cat(batched)
+            same = all(torch.equal(torch.bmm(x[:rows, None], weight.expand(rows, *shape))[:, 0], alone_b[:rows])
+                       for rows in range(2, MAX_ROWS + 1))
+            _WAYS[key] = "bmm" if same else "rows"
+    return _WAYS[key]

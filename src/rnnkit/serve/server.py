@@ -1,0 +1,73 @@
+"""``rnnkit serve``: load the runs, bind the socket, run uvicorn until SIGTERM or Ctrl-C.
+
+uvicorn's own shutdown stops accepting, lets the requests in flight finish (at most
+``--grace`` seconds), then the batchers close and the command exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from rnnkit.decode.rows import MAX_ROWS
+from rnnkit.errors import UserError
+from rnnkit.serve.guard import is_loopback
+from rnnkit.serve.registry import Limits, load_models
+
+
+def check_exposure(host: str, token: str | None) -> None:
+    if not token and not is_loopback(host):
+        raise UserError(f"--host {host}: anyone who can reach that address could use the models; pass --token "
+                        "(or set RNNKIT_TOKEN), or keep the default 127.0.0.1")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); choose another "
+                        "port (0 picks a free one)") from None
+    sock.listen(2048)
+    return sock
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    for flag in ("max_length", "max_n", "max_batch"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')}: needs 1 or more")
+    if args.max_batch > MAX_ROWS:
+        raise UserError(f"--max-batch: at most {MAX_ROWS} (the batch sizes whose rows are checked to match batch 1)")
+    if args.max_waiting < 0:
+        raise UserError("--max-waiting: needs 0 or more (0: refuse with 503 when every batch row is taken)")
+    return Limits(args.max_length, args.max_n, args.max_batch, args.max_waiting)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rnnkit.serve.app import create_app
+
+    token = args.token or os.environ.get("RNNKIT_TOKEN") or None
+    check_exposure(args.host, token)
+    models = load_models(args.runs, args.device, args.precision, limits_of(args))
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"rnnkit serve: http://{shown}:{port}/ serving {', '.join(models)}"
+          f"{' (token required)' if token else ''}", flush=True)
+    config = uvicorn.Config(create_app(models, token), log_level=args.log_level,
+                            timeout_graceful_shutdown=args.grace, access_log=args.log_level == "debug")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for served in models.values():
+            served.close()
+        sock.close()
+    print("rnnkit serve: stopped", file=sys.stderr)
+    return 0
