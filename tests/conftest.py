@@ -32,3 +32,25 @@ def tiny_lm_run(tmp_path_factory, shakespeare_slice) -> Path:
     assert main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "20", "--out", str(run),
                  "--no-progress"]) == 0
     return run
+
+
+@pytest.fixture(scope="session")
+def served_runs(tmp_path_factory, tiny_lm_run, shakespeare_slice) -> dict[str, Path]:
+    """One tiny run of each served task, named as the server names them."""
+    from serve_helpers import train_classifier, train_forecaster, train_lines, train_ngram, train_translator
+
+    folder = tmp_path_factory.mktemp("served")
+    return {"lm": tiny_lm_run, "translate": train_translator(folder), "classify": train_classifier(folder),
+            "forecast": train_forecaster(folder), "lines": train_lines(folder),
+            "ngram": train_ngram(folder, shakespeare_slice)}
+
+
+@pytest.fixture(scope="session")
+def live(served_runs):
+    """A real `rnnkit serve` over every served run: 32 generation rows per model and no waiting places,
+    so a 33rd stream is refused with 503."""
+    from serve_helpers import live_server
+
+    with live_server([f"{name}={path}" for name, path in served_runs.items()], "--max-batch", "32",
+                     "--max-waiting", "0") as (_, url):
+        yield url

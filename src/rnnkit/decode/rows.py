@@ -91,7 +91,7 @@ def rowwise_product(x: Tensor, weight: Tensor) -> Tensor:
     goes the same way, so a row in a server's batch gets the command line's bits."""
     rows = x.shape[0]
     way = _way_for(tuple(weight.shape), weight.dtype, weight.device.type)
-    if way == "mm" or rows == 1 and way == "rows":
+    if way == "mm" or (rows == 1 and way == "rows"):
         return torch.mm(x, weight)
     if way == "bmm":
         return torch.bmm(x[:, None], weight.expand(rows, *weight.shape))[:, 0]

@@ -51,7 +51,8 @@ def _version() -> str:
 def _add_info_routes(app: FastAPI, models: dict[str, ServedModel]) -> None:
     @app.get("/health", summary="whether the server is up (no token needed)")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "models": len(models)}
+        streams = {name: served.generation_load() for name, served in models.items()}
+        return {"status": "ok", "models": len(models), "streams": {k: v for k, v in streams.items() if v}}
 
     @app.get("/v1/models", summary="the models this server was started with")
     def list_models() -> dict[str, Any]:

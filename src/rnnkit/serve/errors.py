@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException
 
 from rnnkit.decode.batcher import Closed, QueueFull
 from rnnkit.errors import UserError
-from rnnkit.serve.guard import MAX_BODY_BYTES, TooLarge
 
 log = logging.getLogger("rnnkit.serve")
 
@@ -75,10 +74,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Closed)
     async def closing(request: Request, exc: Closed) -> JSONResponse:
         return error(503, "the server is shutting down; retry on another instance", {"Retry-After": "5"})
-
-    @app.exception_handler(TooLarge)
-    async def too_large(request: Request, exc: TooLarge) -> JSONResponse:
-        return error(413, f"body: over {MAX_BODY_BYTES:,} bytes; send less text per request")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -41,10 +41,6 @@ async def _refuse(send: Send, status: int, message: str, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": body})
 
 
-class TooLarge(Exception):
-    """A chunked body went past the limit while it was read."""
-
-
 class Guard:
     def __init__(self, app: ASGIApp, token: str | None, max_body: int = MAX_BODY_BYTES) -> None:
         self.app, self.token, self.max_body = app, token, max_body
@@ -71,25 +67,27 @@ class Guard:
         return hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode())
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A chunked body (no Content-Length) is counted as it arrives and cut at the limit."""
-        seen, started = 0, False
+        """A chunked body (no Content-Length) is counted as it arrives: past the limit the client
+        gets the 413, and the app sees a disconnect and whatever it answers is dropped."""
+        seen, started, refused = 0, False, False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise TooLarge
+                if seen > self.max_body and not refused:
+                    refused = True
+                    if not started:
+                        await _refuse(send, 413, f"body: over {self.max_body:,} bytes; send less text per request")
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except TooLarge:
-            if not started:
-                await _refuse(send, 413, f"body: over {self.max_body:,} bytes; send less text per request")
+        await self.app(scope, counting_receive, tracking_send)

@@ -47,6 +47,11 @@ class ServedModel:
                 self._shared[key] = make()
             return self._shared[key]
 
+    def generation_load(self) -> dict | None:
+        """Streams running and waiting in the model's batcher (None before its first generation)."""
+        batcher = self._shared.get("batcher")
+        return batcher.load() if batcher is not None else None
+
     def close(self) -> None:
         for thing in self._shared.values():
             if hasattr(thing, "close"):

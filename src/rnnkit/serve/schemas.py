@@ -37,7 +37,7 @@ class ScoreBody(Body):
 
 class NeuronsBody(Body):
     text: Text
-    neurons: list[Annotated[str, Field(pattern=r"^h\d+:\d+$")]] = Field(
+    neurons: list[Annotated[str, Field(pattern=r"^[hc]\d+:\d+$")]] = Field(
         default_factory=list, max_length=64, description='units such as "h0:12"; empty: none, only the predictions')
 
 

@@ -48,6 +48,19 @@ def limits_of(args: argparse.Namespace) -> Limits:
     return Limits(args.max_length, args.max_n, args.max_batch, args.max_waiting)
 
 
+def graceful_server(config):
+    """uvicorn's server, stopping on SIGTERM or Ctrl-C as it does, but returning afterwards (so the
+    command exits 0) where uvicorn would send itself the signal again."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            getattr(self, "_captured_signals", []).clear()
+
+    return Server(config)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -64,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(create_app(models, token), log_level=args.log_level,
                             timeout_graceful_shutdown=args.grace, access_log=args.log_level == "debug")
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        graceful_server(config).run(sockets=[sock])
     finally:
         for served in models.values():
             served.close()
