@@ -96,3 +96,48 @@ def test_a_long_text_loads_lazily_and_hovering_shows_five_predictions(browser, t
     assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_the_playground_streams_colours_translates_classifies_and_forecasts(browser, live, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(f"{live}/?model=lm")
+    wait_for(lambda: browser.find_element(By.ID, "about").text.startswith("lm,"))
+    browser.execute_script("""window.lengths = [];
+        new MutationObserver(() => lengths.push(document.getElementById('text').textContent.length))
+          .observe(document.getElementById('text'), {childList: true, characterData: true, subtree: true});""")
+    browser.find_element(By.ID, "prime").send_keys("ROMEO:")
+    browser.execute_script("document.getElementById('length').value = 1500")
+    browser.find_element(By.ID, "generate").click()
+    spans = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#text span[data-index]"), 60)
+    grown = browser.execute_script("return window.lengths")
+    assert len(set(grown)) > 5 and max(grown) >= 1500  # it arrived piece by piece, then was coloured
+    assert browser.find_element(By.ID, "text").text.startswith("ROMEO:")
+    ActionChains(browser).move_to_element(spans[40]).perform()
+    tip = wait_for(lambda: browser.find_element(By.ID, "tip").text)
+    assert len(tip.splitlines()) == 6 and "bits" in tip.splitlines()[0]  # the token, then five predictions
+
+    Select(browser.find_element(By.ID, "model")).select_by_value("translate")
+    browser.find_element(By.ID, "source").send_keys("1 2 3 4")
+    browser.find_element(By.ID, "translate").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#nbest li"))
+    assert int(wait_for(lambda: browser.find_element(By.ID, "heatmap").get_attribute("data-cells"))) >= 4
+
+    Select(browser.find_element(By.ID, "model")).select_by_value("classify")
+    browser.find_element(By.ID, "texts").send_keys("Kakitomi\nIvanovsky")
+    browser.find_element(By.ID, "classify").click()
+    assert len(wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#bars .bar"))) == 4
+
+    Select(browser.find_element(By.ID, "model")).select_by_value("forecast")
+    browser.find_element(By.ID, "forecast").click()
+    drawn = """const c = document.getElementById('series');
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 == 3 && v > 0);"""
+    wait_for(lambda: browser.execute_script(drawn))
+
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    shot = tmp_path / "playground.png"
+    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors

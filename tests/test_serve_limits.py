@@ -80,7 +80,7 @@ BAD = [
     ("/v1/models/classify/classify", {"texts": []}, 422, "texts"),
     ("/v1/models/translate/translate", {"sentences": ["1 2"], "beam": 2, "n_best": 3}, 400, "n_best"),
     ("/v1/models/forecast/forecast", {"horizon": 0}, 422, "horizon"),
-    ("/v1/models/forecast/forecast", {"values": [1.0]}, 400, "values"),
+    ("/v1/models/forecast/forecast", {"values": [1.0, 2.0]}, 400, "lookback"),
 ]
 
 

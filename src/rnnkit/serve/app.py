@@ -36,7 +36,31 @@ def create_app(models: dict[str, ServedModel], token: str | None = None) -> Fast
     for verb in sorted({verb for task in TASKS.values() for verb in task.serves}):
         _add_verb(app, models, verb)
     app.add_middleware(Guard, token=token)
+    app.openapi = lambda: with_server_facts(app, models)
     return app
+
+
+def with_server_facts(app: FastAPI, models: dict[str, ServedModel]) -> dict:
+    """The spec as FastAPI writes it, plus what only this server knows: which model names answer
+    each verb (an enum on ``{name}``) and its limits on ``length`` and ``n``."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path, operations in spec["paths"].items():
+            verb = path.rsplit("/", 1)[-1]
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "name":
+                        names = [n for n, s in models.items() if verb in s.task.serves] if "{name}/" in path else \
+                            list(models)
+                        parameter["schema"]["enum"] = names or ["none"]
+        limits = next(iter(models.values())).limits if models else None
+        body = spec.get("components", {}).get("schemas", {}).get("GenerateBody", {}).get("properties", {})
+        if limits and body:
+            body["length"]["maximum"], body["n"]["maximum"] = limits.max_length, limits.max_n
+        app.openapi_schema = spec
+    return app.openapi_schema
 
 
 def _version() -> str:
@@ -62,7 +86,9 @@ def _add_info_routes(app: FastAPI, models: dict[str, ServedModel]) -> None:
     def one_model(name: str) -> dict[str, Any]:
         return model_named(models, name).info()
 
-    page = files("rnnkit.serve").joinpath("playground.html").read_text(encoding="utf-8")
+    here = files("rnnkit.serve")
+    page = here.joinpath("playground.html").read_text(encoding="utf-8").replace(
+        "/*PLAYGROUND_JS*/", here.joinpath("playground.js").read_text(encoding="utf-8"))  # one file, no fetches
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def playground() -> str:

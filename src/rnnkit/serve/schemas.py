@@ -56,7 +56,7 @@ class ClassifyBody(Body):
 
 
 class ForecastBody(Body):
-    horizon: int = Field(1, ge=1, description="steps beyond the end of the series")
+    horizon: int = Field(1, ge=1, le=1000, description="steps beyond the end of the series")
     values: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
         None, max_length=100_000, description="a recent history of a one-column series; none: the run's own")
 

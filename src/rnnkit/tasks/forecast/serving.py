@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rnnkit.serve.schemas import ForecastBody
     from rnnkit.tasks.forecast.run import LoadedForecaster
 
-MAX_HORIZON = 10_000
+MAX_HORIZON = 1000
 
 
 def history(loaded: LoadedForecaster, values: list[float] | None):
@@ -27,8 +27,8 @@ def history(loaded: LoadedForecaster, values: list[float] | None):
     if stored.values.shape[1] > 1:
         raise UserError(f"values: this forecaster also reads {', '.join(stored.columns[1:])}; send no values to "
                         "forecast from the run's own series")
-    if len(values) < 2:
-        raise UserError("values: send at least 2 values")
+    if len(values) < loaded.forecast.lookback:
+        raise UserError(f"values: send at least {loaded.forecast.lookback} (the model's lookback), not {len(values)}")
     times = stored.times[-1] - np.arange(len(values))[::-1] * stored.step
     return Series(times, np.asarray(values, dtype=np.float64)[:, None], stored.columns[:1], stored.step, [])
 
