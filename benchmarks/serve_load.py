@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -38,9 +39,10 @@ def train_run(folder: Path) -> Path:
     return run
 
 
-def start_server(run: Path, precision: str, max_batch: int) -> tuple[subprocess.Popen, str]:
+def start_server(run: Path, precision: str, max_batch: int, threads: int) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", str(run), "--port", "0", "--precision",
-                               precision, "--max-batch", str(max_batch)], stdout=subprocess.PIPE, text=True)
+                               precision, "--max-batch", str(max_batch), "--threads", str(threads)],
+                              stdout=subprocess.PIPE, text=True)
     line = server.stdout.readline()
     if not line.startswith("rnnkit serve: http://"):
         server.kill()
@@ -81,6 +83,16 @@ async def level(url: str, clients: int, requests: int, length: int, seed: int) -
             "last_p50": np.percentile(last, 50), "last_p99": np.percentile(last, 99)}
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=200)
@@ -88,11 +100,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=16, help="requests sent one at a time")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--levels", default="1,8,32,64")
+    parser.add_argument("--threads", type=int, default=0, help="the server's --threads (0: every core but one)")
     args = parser.parse_args()
     levels = [int(c) for c in args.levels.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         run = train_run(Path(folder))
-        server, url = start_server(run, args.precision, max(levels))
+        server, url = start_server(run, args.precision, max(levels), args.threads)
         try:
             asyncio.run(level(url, 4, 1, 20, 10**6))  # warm-up: the first requests pay for loading kernels
             rows = [{**asyncio.run(level(url, 1, args.baseline, args.length, 0)), "clients": "1 at a time"}]
@@ -102,7 +115,7 @@ def main() -> None:
             server.wait(30)
     base = rows[0]["chars_s"]
     print(f"serve_load: {args.length}-character streamed generations, default 1x512 LSTM, precision "
-          f"{args.precision}, {platform.processor() or platform.machine()}")
+          f"{args.precision}, --threads {args.threads}, {cpu_name()}, {os.cpu_count()} cores")
     print(f"{'clients':>12} {'requests':>8} {'chars/s':>9} {'x serial':>8} {'TTFT p50':>9} {'TTFT p99':>9} "
           f"{'last p50':>9} {'last p99':>9}")
     for row in rows:

@@ -166,6 +166,8 @@ def _add_serve(commands) -> None:
     serve.add_argument("--max-waiting", type=int, default=64, help="streams that wait for a row; past them, 503")
     serve.add_argument("--max-length", type=int, default=4000, help="most tokens one request may generate")
     serve.add_argument("--max-n", type=int, default=16, help="most samples one request may ask for")
+    serve.add_argument("--threads", type=int, default=0, help="torch threads for the models (0: every core but "
+                       "one, which the event loop gets)")
     serve.add_argument("--grace", type=float, default=10.0, help="seconds requests in flight get to finish on "
                        "SIGTERM or Ctrl-C")
     serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 
 import torch
@@ -23,6 +24,7 @@ from rnnkit.decode.rows import RowSampling, join_rows, rowwise_product, sample_r
 from rnnkit.decode.sampling import SteppableModel, read_prime
 
 DONE = None  # what a sink receives after a stream's last token
+FLUSH_SECONDS = 0.01  # tokens wait at most this long to be handed over: well under what a reader sees
 
 
 class QueueFull(Exception):
@@ -93,6 +95,8 @@ class Batcher:
         self.logits: Tensor | None = None
         self.state = None
         self.closed = False
+        self.pending: Delivery = []  # tokens produced since the last hand-over
+        self.last_flush = time.monotonic()
         self.wake = threading.Condition()
         self.thread = threading.Thread(target=self._run, name="rnnkit-batcher", daemon=True)
         self.thread.start()
@@ -129,24 +133,37 @@ class Batcher:
                 room = self.max_batch - len(self.active)
                 admitted = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
             try:
-                for stream in admitted:
-                    self._admit(stream)
+                self._admit([stream for stream in admitted if not stream.cancelled])
                 if self.active:
                     self._step()
             except Exception as error:  # a model failure ends the streams in flight, not the server
+                self._flush(force=True)
                 deliver([(stream, error) for stream in dict.fromkeys(self.active + admitted)])
                 self.active, self.logits, self.state = [], None, None
 
+    def _flush(self, force: bool = False) -> None:
+        """Hand the pending tokens over every ``FLUSH_SECONDS`` (at once for a first token or a stream's
+        end): a busy batch's clients then get a few tokens per event instead of one, which keeps the
+        server's event loop from being the bottleneck."""
+        now = time.monotonic()
+        if self.pending and (force or now - self.last_flush >= FLUSH_SECONDS):
+            deliver(self.pending)
+            self.pending, self.last_flush = [], now
+
     @torch.no_grad()
-    def _admit(self, stream: Stream) -> None:
-        if stream.cancelled:
+    def _admit(self, streams: list[Stream]) -> None:
+        """Read each new stream's prime alone (as ``rnnkit sample`` does), then join them all to the batch."""
+        if not streams:
             return
-        stream.generator = torch.Generator(device=self.device).manual_seed(stream.seed)
-        prime = torch.as_tensor(stream.prime, device=self.device)[None]
-        logits, state = read_prime(self.model, prime, self.precision)
-        self.logits = logits if self.logits is None else torch.cat([self.logits, logits])
-        self.state = state if self.state is None else join_rows([self.state, state])
-        self.active.append(stream)
+        logits, states = [] if self.logits is None else [self.logits], [] if self.state is None else [self.state]
+        for stream in streams:
+            stream.generator = torch.Generator(device=self.device).manual_seed(stream.seed)
+            prime = torch.as_tensor(stream.prime, device=self.device)[None]
+            stream_logits, state = read_prime(self.model, prime, self.precision)
+            logits.append(stream_logits)
+            states.append(state)
+        self.logits, self.state = torch.cat(logits), join_rows(states)
+        self.active.extend(streams)
 
     @torch.no_grad()
     def _step(self) -> None:
@@ -161,7 +178,8 @@ class Batcher:
                 keep.append(row)
             else:
                 delivery.append((stream, DONE))
-        deliver(delivery)
+        self.pending.extend(delivery)
+        self._flush(force=len(keep) < len(self.active) or any(s.produced == 1 for s, _ in delivery))
         if len(keep) < len(self.active):
             self.active = [self.active[row] for row in keep]
             if not keep:

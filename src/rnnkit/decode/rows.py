@@ -62,12 +62,13 @@ def sample_rows(logits: Tensor, settings: Sequence[RowSampling], generators: Seq
     scaled = logits / torch.where(greedy, 1.0, temperature)[:, None]
     top_k = torch.tensor([s.top_k for s in settings], device=device)
     top_p = torch.tensor([s.top_p for s in settings], device=device)
-    probs = torch.softmax(filter_rows(scaled, top_k, top_p), dim=-1)
-    race = torch.ones_like(probs)
+    filtered = scaled if not any(s.top_k or s.top_p < 1 for s in settings) else filter_rows(scaled, top_k, top_p)
+    probs = torch.softmax(filtered, dim=-1)  # (filtering is the identity on a row that asks for none)
+    race = torch.ones_like(probs) if generators[0].device == probs.device else torch.ones(probs.shape)
     for row, (setting, generator) in enumerate(zip(settings, generators, strict=True)):
         if setting.temperature > 0:  # a greedy row draws nothing, so its generator stays where it was
-            draw = torch.empty(1, probs.shape[-1], device=generator.device).exponential_(generator=generator)
-            race[row] = draw[0].to(device)
+            race[row].exponential_(generator=generator)
+    race = race.to(device)
     drawn = (probs / race).argmax(dim=-1)
     return torch.where(greedy, logits.argmax(dim=-1), drawn)
 
