@@ -16,10 +16,11 @@ ALLOWED = {
     "data": {"data", "errors", "config"},
     "eval": {"eval"},
     "ngram": {"ngram", "eval"},
-    "decode": {"decode"},
+    "decode": {"decode", "nn"},
     "train": {"train", "nn", "errors", "config"},
     "viz": {"viz", "nn"},
     "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "viz", "errors", "config", "__init__"},
+    "serve": {"serve", "tasks", "decode", "data", "train", "errors"},
 }
 
 

@@ -30,9 +30,9 @@ def post(url: str, path: str, body: dict, **kwargs) -> httpx.Response:
 
 
 def test_generate_equals_rnnkit_sample_for_the_same_seed_streamed_or_not(live, served_runs):
-    body = {"prime": "ROMEO:", "length": 80, "seed": 5, "n": 2, "temperature": 0.8, "top_k": 12, "top_p": 0.9}
+    body = {"prime": "ROMEO:", "length": 400, "seed": 5, "n": 2, "temperature": 0.8, "top_k": 12, "top_p": 0.9}
     answer = post(live, "/v1/models/lm/generate", body).json()
-    cli = rnnkit("sample", str(served_runs["lm"]), "--prime", "ROMEO:", "--length", "80", "--seed", "5", "--num",
+    cli = rnnkit("sample", str(served_runs["lm"]), "--prime", "ROMEO:", "--length", "400", "--seed", "5", "--num",
                  "2", "--temperature", "0.8", "--top-k", "12", "--top-p", "0.9")
     assert cli.returncode == 0, cli.stderr
     assert [answer["prime"] + s["text"] for s in answer["samples"]] == cli_samples(cli.stdout)
@@ -43,7 +43,7 @@ def test_generate_equals_rnnkit_sample_for_the_same_seed_streamed_or_not(live, s
     for name, data in events[:-1]:
         assert name == "message"
         streamed[data["sample"]] += data["text"]
-    assert events[-1][0] == "done" and len(events) > 10  # pieces arrived one by one, then the summary
+    assert events[-1][0] == "done" and len(events) > 3  # pieces arrived over time (every 10 ms), then the summary
     assert streamed == [s["text"] for s in answer["samples"]] == [s["text"] for s in events[-1][1]["samples"]]
 
 

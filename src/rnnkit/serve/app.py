@@ -20,8 +20,8 @@ from rnnkit.serve import errors
 from rnnkit.serve.events import collect, sse
 from rnnkit.serve.guard import Guard
 from rnnkit.serve.registry import ServedModel
-from rnnkit.serve.schemas import BODIES, ErrorBody, GenerateBody
 from rnnkit.tasks import TASKS
+from rnnkit.tasks.bodies import BODIES, ErrorBody, GenerateBody
 
 REFUSALS = {status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422, 503)}
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from rnnkit.errors import UserError
-from rnnkit.serve.schemas import GenerateBody
+from rnnkit.tasks.bodies import GenerateBody
 
 log = logging.getLogger("rnnkit.serve")
 

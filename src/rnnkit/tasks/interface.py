@@ -12,7 +12,7 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rnnkit.errors import UserError
 
@@ -65,6 +65,19 @@ class Run:
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device  # type: ignore[attr-defined]
+
+
+class Served(Protocol):
+    """What a task's HTTP handlers (``Task.serves``) are given: the loaded run and the server's
+    settings for it (``serve.registry.ServedModel`` is the one implementation)."""
+
+    name: str
+    loaded: Any
+    precision: str
+    limits: Any
+    lock: Any
+
+    def shared(self, key: str, make: Callable[[], Any]) -> Any: ...
 
 
 DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError)

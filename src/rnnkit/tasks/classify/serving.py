@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rnnkit.serve.registry import ServedModel
-    from rnnkit.serve.schemas import ClassifyBody
+    from rnnkit.tasks.bodies import ClassifyBody
+    from rnnkit.tasks.interface import Served
 
 
-def classify(served: ServedModel, body: ClassifyBody) -> dict:
+def classify(served: Served, body: ClassifyBody) -> dict:
     """The same records as ``rnnkit predict RUN TEXT... --json``, one per text."""
     from rnnkit.tasks.classify import run as classify_run
 

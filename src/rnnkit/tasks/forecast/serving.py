@@ -9,9 +9,9 @@ import numpy as np
 from rnnkit.errors import UserError
 
 if TYPE_CHECKING:
-    from rnnkit.serve.registry import ServedModel
-    from rnnkit.serve.schemas import ForecastBody
+    from rnnkit.tasks.bodies import ForecastBody
     from rnnkit.tasks.forecast.run import LoadedForecaster
+    from rnnkit.tasks.interface import Served
 
 MAX_HORIZON = 1000
 
@@ -33,7 +33,7 @@ def history(loaded: LoadedForecaster, values: list[float] | None):
     return Series(times, np.asarray(values, dtype=np.float64)[:, None], stored.columns[:1], stored.step, [])
 
 
-def forecast(served: ServedModel, body: ForecastBody) -> dict:
+def forecast(served: Served, body: ForecastBody) -> dict:
     """What ``rnnkit predict RUN --steps horizon`` prints, as times and values."""
     from rnnkit.tasks.forecast import run as forecast_run
     from rnnkit.tasks.forecast.commands import format_time

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from rnnkit.tasks.requests import Sampling
 
 if TYPE_CHECKING:
-    from rnnkit.serve.registry import ServedModel
-    from rnnkit.serve.schemas import GenerateBody
+    from rnnkit.tasks.bodies import GenerateBody
+    from rnnkit.tasks.interface import Served
 
 
-def generate(served: ServedModel, body: GenerateBody) -> list[tuple[int, str]]:
+def generate(served: Served, body: GenerateBody) -> list[tuple[int, str]]:
     """``n`` lines drawn together from one seed, as ``rnnkit sample RUN --num n`` draws them."""
     from rnnkit.tasks.lines import run as line_run
 

@@ -19,8 +19,8 @@ from rnnkit.data.tokenizers import StreamDecoder
 from rnnkit.errors import UserError
 
 if TYPE_CHECKING:
-    from rnnkit.serve.registry import ServedModel
-    from rnnkit.serve.schemas import GenerateBody, NeuronsBody, ScoreBody
+    from rnnkit.tasks.bodies import GenerateBody, NeuronsBody, ScoreBody
+    from rnnkit.tasks.interface import Served
     from rnnkit.tasks.lm.run import LoadedRun
 
 TOP = 5  # next-token predictions per position, as on the neuron page
@@ -34,7 +34,7 @@ def prime_ids(loaded: LoadedRun, prime: str) -> np.ndarray:
     return loaded.tokenizer.encode(prime or loaded.config["start_text"])
 
 
-def batcher_of(served: ServedModel):
+def batcher_of(served: Served):
     from rnnkit.decode.batcher import Batcher
 
     loaded, limits = served.loaded, served.limits
@@ -42,7 +42,7 @@ def batcher_of(served: ServedModel):
                                                     limits.max_batch, limits.max_waiting))
 
 
-async def generate(served: ServedModel, body: GenerateBody) -> AsyncIterator[tuple[int, str]]:
+async def generate(served: Served, body: GenerateBody) -> AsyncIterator[tuple[int, str]]:
     """``(sample, text)`` as the batcher produces it (what arrived since the last piece, together);
     sample i is drawn with seed + i."""
     from rnnkit.decode.batcher import Stream
@@ -107,7 +107,7 @@ def token_ids(loaded: LoadedRun, text: str) -> tuple[np.ndarray, list[str]]:
     return ids, loaded.tokenizer.pieces(text)
 
 
-def score(served: ServedModel, body: ScoreBody) -> dict:
+def score(served: Served, body: ScoreBody) -> dict:
     """Bits per character over the text and each token's surprisal (the first token has none)."""
     from rnnkit.eval.results import TextScores
     from rnnkit.eval.scores import scores
@@ -121,7 +121,7 @@ def score(served: ServedModel, body: ScoreBody) -> dict:
             "surprisal_bits": [None, *(round(float(b), 4) for b in bits)]}
 
 
-def neurons(served: ServedModel, body: NeuronsBody) -> dict:
+def neurons(served: Served, body: NeuronsBody) -> dict:
     """The chosen units' activations after each token, and the five likeliest next tokens there."""
     from rnnkit.tasks.lm.reading import next_token_tops
     from rnnkit.viz.activations import activations

@@ -9,11 +9,11 @@ from rnnkit.errors import UserError
 from rnnkit.tasks.requests import Sampling
 
 if TYPE_CHECKING:
-    from rnnkit.serve.registry import ServedModel
-    from rnnkit.serve.schemas import GenerateBody, ScoreBody
+    from rnnkit.tasks.bodies import GenerateBody, ScoreBody
+    from rnnkit.tasks.interface import Served
 
 
-def generate(served: ServedModel, body: GenerateBody) -> list[tuple[int, str]]:
+def generate(served: Served, body: GenerateBody) -> list[tuple[int, str]]:
     """Sample i drawn with seed + i, its prime dropped (the response carries it once)."""
     from rnnkit.tasks.ngram import run as ngram_run
 
@@ -27,7 +27,7 @@ def generate(served: ServedModel, body: GenerateBody) -> list[tuple[int, str]]:
     return found
 
 
-def score(served: ServedModel, body: ScoreBody) -> dict:
+def score(served: Served, body: ScoreBody) -> dict:
     from rnnkit.tasks.lm.serving import finite
     from rnnkit.tasks.ngram import run as ngram_run
 

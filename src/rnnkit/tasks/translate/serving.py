@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from rnnkit.errors import UserError
 
 if TYPE_CHECKING:
-    from rnnkit.serve.registry import ServedModel
-    from rnnkit.serve.schemas import TranslateBody
+    from rnnkit.tasks.bodies import TranslateBody
+    from rnnkit.tasks.interface import Served
 
 
-def translate(served: ServedModel, body: TranslateBody) -> dict:
+def translate(served: Served, body: TranslateBody) -> dict:
     """The records of ``rnnkit predict RUN SENTENCE... --json``, each best one's attention if asked."""
     from rnnkit.tasks.translate import run as translate_run
     from rnnkit.tasks.translate.commands import attention_axes

@@ -1,4 +1,4 @@
-"""The HTTP bodies: one pydantic model per verb, shared by every task that answers it.
+"""The HTTP bodies of the verbs `rnnkit serve` answers: one pydantic model per verb, shared by the tasks.
 
 Their bounds are in the OpenAPI spec, so a client (or schemathesis) knows them; the
 server's own limits (``--max-length``, ``--max-n``) are checked on top, per request.
