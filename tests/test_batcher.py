@@ -1,0 +1,88 @@
+"""Continuous batching without HTTP: rows that never mix, streams that wait for a row, a full queue."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from rnnkit.decode.batcher import DONE, Batcher, QueueFull, Stream
+from rnnkit.decode.rows import MAX_ROWS, RowSampling, rowwise_product, sample_rows
+from rnnkit.decode.sampling import generate
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.tasks.sections import ModelConfig
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(64, 256), (50, 65), (128, 384)])
+def test_a_rows_product_is_the_same_at_every_batch_size(dtype, shape):
+    generator = torch.Generator().manual_seed(1)
+    weight = torch.randn(*shape, generator=generator).to(dtype)
+    x = torch.randn(MAX_ROWS, shape[0], generator=generator).to(dtype)
+    alone = torch.cat([rowwise_product(x[row:row + 1], weight) for row in range(MAX_ROWS)])
+    for rows in (2, 3, 4, 7, 8, 17, 32, 33, MAX_ROWS):
+        assert torch.equal(rowwise_product(x[:rows], weight), alone[:rows])
+    assert torch.allclose(alone.float(), (x.float() @ weight.float()), rtol=2e-2, atol=2e-1)  # and it is x @ W
+
+
+def test_a_row_is_drawn_from_its_own_generator_whatever_its_neighbours():
+    logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(2)) * 3
+    settings = [RowSampling(0.7), RowSampling(1.0, top_k=5), RowSampling(0.0), RowSampling(1.2, top_p=0.8),
+                RowSampling(1.0, 3, 0.5), RowSampling(0.9)]
+    together = sample_rows(logits, settings, [torch.Generator().manual_seed(s) for s in range(6)])
+    alone = [sample_rows(logits[r:r + 1], settings[r:r + 1], [torch.Generator().manual_seed(r)]) for r in range(6)]
+    assert together.tolist() == [int(a) for a in alone]
+    assert together[2] == logits[2].argmax()  # temperature 0 is greedy
+    kept = set(torch.topk(logits[1], 5).indices.tolist())
+    draws = sample_rows(logits[1:2].expand(400, 40), [settings[1]] * 400,
+                        [torch.Generator().manual_seed(9)] * 400)
+    assert set(draws.tolist()) <= kept and len(set(draws.tolist())) > 1  # top-k keeps exactly the k likeliest
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return LanguageModel(30, ModelConfig(hidden_size=48, num_layers=2, cell="lstm", backend="fused")).eval()
+
+
+def run_streams(batcher: Batcher, requests: list[tuple[list[int], int, int]]) -> list[list[int]]:
+    texts = [[] for _ in requests]
+    finished = threading.Semaphore(0)
+
+    def sink(index):
+        return lambda token: finished.release() if token is DONE else texts[index].append(token)
+
+    batcher.submit([Stream(prime, length, RowSampling(0.9), seed, sink(i))
+                    for i, (prime, length, seed) in enumerate(requests)])
+    for _ in requests:
+        assert finished.acquire(timeout=60)
+    return texts
+
+
+def test_streams_beyond_the_batch_wait_for_a_row_and_get_their_own_text(model):
+    requests = [([1, 2, 3][: 1 + k % 3], 30 + 7 * k, k) for k in range(7)]  # ragged primes and lengths
+    batcher = Batcher(model, torch.device("cpu"), "fp32", max_batch=3, max_waiting=4)
+    try:
+        batched = run_streams(batcher, requests)
+    finally:
+        batcher.close()
+    for (prime, length, seed), tokens in zip(requests, batched, strict=True):
+        alone = [int(t) for t in generate(model, torch.tensor([prime]), length, temperature=0.9,
+                                          generator=torch.Generator().manual_seed(seed))]
+        assert tokens == alone
+
+
+def test_a_full_batch_and_queue_refuse_the_whole_request(model):
+    batcher = Batcher(model, torch.device("cpu"), "fp32", max_batch=2, max_waiting=1)
+    try:
+        hold = threading.Event()
+        blocking = [Stream([1], 10_000, RowSampling(), s, lambda t: hold.wait(10)) for s in range(3)]
+        batcher.submit(blocking)
+        with pytest.raises(QueueFull):
+            batcher.submit([Stream([1], 5, RowSampling(), 9, lambda t: None)])
+        for stream in blocking:
+            stream.cancel()
+        hold.set()
+    finally:
+        batcher.close()
