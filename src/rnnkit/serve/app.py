@@ -8,6 +8,7 @@ model's lock; ``generate`` on a language model goes through its batcher.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import Any
@@ -137,8 +138,15 @@ def locked(served: ServedModel, handler, body) -> Any:
     with served.lock:
         try:
             return handler(served, body)
-        except errors.UserError as err:  # a message that names the run's folder names the model instead
-            raise errors.UserError(str(err).replace(str(served.loaded.run), served.name)) from None
+        except errors.UserError as err:
+            raise errors.UserError(as_http_message(str(err), served)) from None
+
+
+def as_http_message(message: str, served: ServedModel) -> str:
+    """A command's error in a request's words: the model's name for its folder, the body's field
+    for a flag (``--prime`` is ``prime``)."""
+    message = message.replace(str(served.loaded.run), served.name)
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), message)
 
 
 def check_generate_limits(served: ServedModel, body: GenerateBody) -> None:
