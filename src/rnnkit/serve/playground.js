@@ -30,10 +30,10 @@ function choose(name) {
   $("recolour").hidden = $("colour").parentElement.hidden = !verbs.has("score");
   $("label-box").hidden = !(current.task === "lines" && current.labels);
   $("label").innerHTML = (current.labels || []).map((l) => `<option>${escapeHtml(l)}</option>`).join("");
-  const score = current.validation && (current.validation.bits_per_char ?? current.validation.accuracy ??
-                                       current.validation.mae ?? current.validation.bleu);
+  const shown = ["bits_per_char", "accuracy", "bleu", "mae"].find((k) => current.validation &&
+                                                                   current.validation[k] !== undefined);
   $("about").textContent = `${current.task}, ${(current.parameters || 0).toLocaleString()} parameters` +
-    (score !== undefined && score !== null ? `, validation ${Number(score).toFixed(3)}` : "");
+    (shown ? `, validation ${shown.replace(/_/g, " ")} ${Number(current.validation[shown]).toFixed(3)}` : "");
   $("text").textContent = ""; $("legend").textContent = "";
 }
 
