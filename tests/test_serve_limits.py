@@ -74,6 +74,7 @@ BAD = [
     ("/v1/models/lm/generate", {"temperature": -1}, 422, "temperature"),
     ("/v1/models/lm/generate", {"top_p": 0}, 422, "top_p"),
     ("/v1/models/lm/generate", {"label": "x"}, 400, "label"),
+    ("/v1/models/lm/generate", {"prime": "a" * 4001}, 400, "prime"),
     ("/v1/models/lm/generate", {"lenght": 5}, 422, "lenght"),
     ("/v1/models/lm/score", {"text": ""}, 422, "text"),
     ("/v1/models/lm/score", {"text": "a"}, 400, "text"),

@@ -51,6 +51,9 @@ async def generate(served: Served, body: GenerateBody) -> AsyncIterator[tuple[in
     if body.label is not None:
         raise UserError("label: this model is a stream of text, not a conditioned line model; drop label")
     ids = prime_ids(served.loaded, body.prime).tolist()
+    if len(ids) > served.limits.max_length:  # a prime is read while every other stream waits
+        raise UserError(f"prime: {len(ids):,} tokens, over this server's {served.limits.max_length:,}; "
+                        "send the end of it")
     arrivals: asyncio.Queue = asyncio.Queue()
     sampling = RowSampling(body.temperature, body.top_k, body.top_p)
 
