@@ -81,6 +81,13 @@ def _add_sample(commands) -> None:
     sample.add_argument("--novelty", nargs="+", metavar="DATA", help="line models: report the share of samples "
                         "that are training lines, other lines of DATA (held out), or new")
     sample.add_argument("--json", action="store_true", help="line models: one JSON object with the samples")
+    sample.add_argument("--beam", type=int, default=0, help="language models: the likeliest continuations by a "
+                        "beam of this width instead of samples (0: sample)")
+    sample.add_argument("--n-best", type=int, default=1, help="with --beam: how many continuations to print")
+    sample.add_argument("--diverse", type=int, default=1, metavar="G", help="with --beam: diverse beam search "
+                        "in G groups (G divides --beam)")
+    sample.add_argument("--diversity", type=float, default=1.0, help="with --diverse: nats a group's candidate "
+                        "loses per earlier group that took the same token")
 
 
 def _add_predict(commands) -> None:

@@ -47,6 +47,10 @@ class SampleRequest(Sampling):
     label: str | None = None
     novelty: list[str] | None = None
     json: bool = False
+    beam: int = 0            # above 0: the likeliest continuations by beam search, not samples
+    n_best: int = 1
+    diverse: int = 1         # beam groups (diverse beam search)
+    diversity: float = 1.0   # nats off a group's candidate per earlier group that took its token
 
 
 @dataclasses.dataclass

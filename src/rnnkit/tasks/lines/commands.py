@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rnnkit.errors import UserError
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest
 
 
@@ -33,6 +34,9 @@ def summary(run: Path, final: dict, device: str) -> int:
 def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lines import run as line_run
 
+    if request.beam:
+        raise UserError(f"--beam searches continuations of a stream of text; {request.run} draws whole lines: "
+                        "drop --beam")
     loaded = line_run.load(request.run, request.device)
     lines = line_run.sample(loaded, request.num, request.label, request)
     report = None

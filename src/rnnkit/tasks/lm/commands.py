@@ -67,6 +67,9 @@ def print_samples(request: SampleRequest, loaded, sample) -> int:
     """``sample(loaded, sampling)`` streamed to stdout, ``num`` times, the seed one more each time."""
     if request.label or request.novelty:
         raise UserError(f"--label and --novelty need a line model; {request.run} models a stream of text")
+    if request.beam:
+        raise UserError(f"--beam searches recurrent language models; {request.run} is counted, not trained: "
+                        "drop --beam")
     for index in range(request.num):
         if request.num > 1:
             print(f"--- sample {index + 1} ---")
@@ -81,8 +84,28 @@ def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lm import run as lm_run
 
     loaded = lm_run.load(request.run, request.device)
+    if request.beam:
+        return print_beam(request, loaded)
     return print_samples(request, loaded, lambda loaded, sampling: lm_run.sample(loaded, sampling,
                                                                            request.precision))
+
+
+def print_beam(request: SampleRequest, loaded) -> int:
+    """``--beam K``: the ``--n-best`` likeliest continuations, each with its log-probability."""
+    from rnnkit.tasks.lm import run as lm_run
+
+    if request.beam < 1 or not 1 <= request.n_best <= request.beam or request.diverse < 1 \
+            or request.beam % request.diverse or request.length < 1 or request.diversity < 0:
+        raise UserError("--beam needs 1 or more, --n-best between 1 and --beam, --diverse a divisor of --beam, "
+                        "--length 1 or more, --diversity 0 or more")
+    if request.num != 1:
+        raise UserError("--num draws samples; with --beam, ask for more continuations with --n-best")
+    for rank, (text, log_prob) in enumerate(lm_run.beam(loaded, request), start=1):
+        if request.json:
+            print(json.dumps({"rank": rank, "text": text, "log_prob": round(log_prob, 4)}, ensure_ascii=False))
+        else:
+            print(f"--- {rank}: log p {log_prob:.3f} ---\n{text}")
+    return 0
 
 
 def evaluate(request: EvalRequest) -> int:

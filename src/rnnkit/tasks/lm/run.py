@@ -158,6 +158,24 @@ def sample(loaded: LoadedRun, sampling: Sampling, precision: str = "fp32") -> It
     yield from decode_stream(tokenizer, (int(t) for t in tokens))
 
 
+def beam(loaded: LoadedRun, request) -> list[tuple[str, float]]:
+    """``(prime + continuation, log-probability)`` for the beam's ``n_best`` continuations."""
+    from rnnkit.decode.lm_beam import beam_search
+
+    prime = request.prime
+    if loaded.model.recurrent.bidirectional:
+        raise UserError(f"{loaded.run}: a bidirectional model cannot generate; --beam needs a one-directional one")
+    missing = loaded.tokenizer.unknown(prime)
+    if missing:
+        raise UserError(f"--prime: {', '.join(map(repr, missing[:8]))} never appeared in {loaded.run}'s training "
+                        "text; remove them")
+    ids = torch.as_tensor(loaded.tokenizer.encode(prime or loaded.config["start_text"]), device=loaded.device)
+    found = beam_search(loaded.model, ids, request.length, request.beam, request.n_best, request.diverse,
+                        request.diversity)
+    shown = normalize(prime) if prime else ""
+    return [(shown + loaded.tokenizer.decode(c.tokens), c.log_prob) for c in found]
+
+
 def evaluate(loaded: LoadedRun, sources: list[str], encoding: str, streams: int, seq_len: int,
              precision: str = "fp32") -> TextScores:
     """Scores over a text: nats, bits and perplexity per token and per character."""
