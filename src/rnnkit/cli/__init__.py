@@ -10,7 +10,7 @@ import sys
 
 from rnnkit.cli.parser import build_parser
 from rnnkit.cli.train import cmd_resume, cmd_train, modern_argv, refuse_foreign
-from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_report, cmd_serve, cmd_verb
+from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_export, cmd_report, cmd_serve, cmd_verb
 from rnnkit.errors import UserError
 from rnnkit.runtime import keep_freed_memory
 from rnnkit.train.generations import DISK_ERRORS
@@ -20,7 +20,7 @@ __all__ = ["build_parser", "main"]
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_verb,
             "predict": cmd_verb, "eval": cmd_verb, "viz": cmd_verb,
-            "report": cmd_report, "serve": cmd_serve, "corpora": cmd_corpora, "cache": cmd_cache,
+            "report": cmd_report, "serve": cmd_serve, "export": cmd_export, "corpora": cmd_corpora, "cache": cmd_cache,
             "experiment": cmd_experiment}
 
 

@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "predict, evaluate.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_sample, _add_predict, _add_eval, _add_report_and_viz, _add_serve, _add_others):
+    for add in (_add_train, _add_sample, _add_predict, _add_eval, _add_report_and_viz, _add_serve, _add_export,
+                _add_others):
         add(commands)
     return parser
 
@@ -153,6 +154,16 @@ def _add_report_and_viz(commands) -> None:
     viz.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar (default: when stderr is a terminal)")
     viz.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def _add_export(commands) -> None:
+    export = commands.add_parser("export", help="a trained run as ONNX graphs for any runtime",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 description="Write a language model's stepper (step.onnx), its sequence scorer "
+                                 "(score.onnx) and model.json (vocabulary, state names and shapes).")
+    export.add_argument("run", type=Path, help="run directory")
+    export.add_argument("--format", default="onnx", choices=("onnx",))
+    export.add_argument("--out", help="folder to write (default: RUN/onnx)")
 
 
 def _add_serve(commands) -> None:

@@ -23,6 +23,18 @@ def cmd_verb(args: argparse.Namespace) -> int:
     return verb(from_args(REQUESTS[args.command], args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``rnnkit export RUN --format onnx``: what the run's row can export, or one line saying it cannot."""
+    run = Path(args.run)
+    task = task_of(run)
+    if task.exports is None:
+        raise UserError(f"{run}: a {task.name} run cannot be exported yet (language models can)")
+    out = Path(args.out) if args.out else run / "onnx"
+    for path in task.exports(task.load(run, "cpu"), out):
+        print(f"{path}  {path.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``rnnkit serve RUN...``: imported only here, so the other commands never load the web stack."""
     from rnnkit.serve.server import cmd_serve as serve

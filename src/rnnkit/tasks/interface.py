@@ -154,6 +154,7 @@ class Task:
     verbs: dict[str, Callable[[Any], int]] = dataclasses.field(default_factory=dict)
     report_extras: Callable[[Path, Path], list] | None = None  # pictures a training report adds
     serves: dict[str, Callable[[Any, Any], Any]] = dataclasses.field(default_factory=dict)  # HTTP verb -> handler
+    exports: Callable[[Any, Path], list[Path]] | None = None  # loaded run, folder -> the ONNX files written
 
     def verb(self, name: str, run: Path) -> Callable[[Any], int]:
         """The function behind ``rnnkit NAME RUN``, or a one-line error naming what this task offers."""
