@@ -18,7 +18,8 @@ import time
 import torch
 from torch import nn
 
-from rnnkit.decode.sampling import generate, sample_next
+from rnnkit.decode.rows import RowSampling, sample_rows
+from rnnkit.decode.sampling import generate
 from rnnkit.runtime import keep_freed_memory
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.sections import ModelConfig
@@ -45,7 +46,7 @@ def lstm_sampler(batch, length):
         token, state = torch.zeros(batch, dtype=torch.long), None
         for _ in range(length):
             out, state = lstm(embed(token)[:, None], state)
-            token = sample_next(head(out[:, 0]), generator=generator)
+            token = sample_rows(head(out[:, 0]), [RowSampling()] * batch, [generator] * batch)
     return run
 
 
@@ -63,7 +64,7 @@ def cell_sampler(batch, length):
             for k, cell in enumerate(cells):
                 states[k] = cell(x, states[k])
                 x = states[k][0]
-            token = sample_next(head(x), generator=generator)
+            token = sample_rows(head(x), [RowSampling()] * batch, [generator] * batch)
     return run
 
 

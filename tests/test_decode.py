@@ -2,9 +2,20 @@
 
 import torch
 
-from rnnkit.decode.sampling import filter_logits, generate, sample_next
+from rnnkit.decode.rows import RowSampling, filter_rows, sample_rows
+from rnnkit.decode.sampling import generate
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.sections import ModelConfig
+
+
+def sample_next(logits, temperature=1.0, top_k=0, generator=None):
+    """Every row drawn with the same settings from one generator."""
+    generator = generator or torch.Generator().manual_seed(0)
+    return sample_rows(logits, [RowSampling(temperature, top_k)] * len(logits), [generator] * len(logits))
+
+
+def filter_logits(logits, top_p):
+    return filter_rows(logits, torch.zeros(len(logits), dtype=torch.long), torch.full((len(logits),), top_p))
 
 
 def test_temperature_zero_is_argmax():

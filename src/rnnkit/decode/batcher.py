@@ -81,8 +81,8 @@ def deliver(delivery: Delivery) -> None:
 
 class Batcher:
     """Admits streams into one running batch over ``model``; ``max_batch`` rows step at once
-    and up to ``max_waiting`` more wait for a row. ``deliver`` gets each step's tokens for
-    every stream at once (a server hands them to its event loop in one call per step)."""
+    and up to ``max_waiting`` more wait for a row. Tokens are handed over by ``deliver``, in
+    one call per event loop, every ``FLUSH_SECONDS`` at most."""
 
     def __init__(self, model: SteppableModel, device: torch.device, precision: str = "fp32",
                  max_batch: int = 32, max_waiting: int = 64) -> None:

@@ -6,10 +6,10 @@ result independent of its neighbours:
 
 - ``rowwise_product``: a matrix-product kernel is chosen by shape, and a row computed
   in a batch of 32 can differ in its last bit from the same row at batch 1. The
-  batched stepper multiplies each row on its own (one batched matrix-vector product
-  over the shared weights, checked once per shape to equal the batch-1 product bit
-  for bit), so every row gets the batch-1 arithmetic. The rest of a step is
-  element-wise and works the same on every row.
+  stepper's products go the fastest way checked once per weight shape to give every
+  batch size the batch-1 rows bit for bit (a plain product, one batched
+  matrix-vector product per row, or a loop of batch-1 products). The rest of a step
+  is element-wise and works the same on every row.
 - ``sample_rows`` draws each row from its own generator with the exponential race
   (the token is the argmax of p / q with q ~ Exp(1), which is how ``torch.multinomial``
   draws one sample), and every other operation in it works row by row.

@@ -22,33 +22,6 @@ class SteppableModel(Protocol):
     def make_stepper(self, dtype: torch.dtype = torch.float32) -> TokenStepper: ...
 
 
-def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
-    """Set to -inf every logit outside the top k and outside the smallest set with mass >= p."""
-    if top_k and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        mass_before = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1) - torch.softmax(sorted_logits, -1)
-        drop_sorted = mass_before >= top_p  # keeps the first token always
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
-
-
-def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                generator: torch.Generator | None = None) -> Tensor:
-    """Draw one token per row of ``logits (B, V)``; temperature 0 is argmax."""
-    logits = logits.float()
-    if temperature <= 0:
-        return logits.argmax(dim=-1)
-    logits = filter_logits(logits / temperature, top_k, top_p)
-    probs = torch.softmax(logits, dim=-1)
-    if generator is not None and generator.device != probs.device:  # a CPU generator with a GPU model
-        return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
 @torch.no_grad()
 def read_prime(model: SteppableModel, prime: Tensor, precision: str = "fp32") -> tuple[Tensor, object]:
     """One pass over ``prime (B, P)``: the logits after its last token (fp32) and the state."""

@@ -8,7 +8,14 @@ caller reads ``result.bits_per_char`` rather than a key, and ``to_dict()`` is th
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+
+def finite(record: dict[str, Any]) -> dict[str, Any]:
+    """A result's dict for JSON, which has no infinity: an infinite value is null, a missing one absent."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
+            if v is not None}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
 from rnnkit.errors import UserError
-from rnnkit.eval.results import TextScores
+from rnnkit.eval.results import TextScores, finite
 from rnnkit.tasks.choices import Choice, explain
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest, VizRequest
 
@@ -122,8 +121,7 @@ def evaluate(request: EvalRequest) -> int:
 def print_scores(request: EvalRequest, result: TextScores, tokenizer: str) -> int:
     """Bits per character and perplexity, as text or one JSON object (an infinite perplexity as null)."""
     if request.json:
-        print(json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None
-                          for k, v in result.to_dict().items() if v is not None}))
+        print(json.dumps(finite(result.to_dict())))
         return 0
     print(f"{', '.join(request.data)}: {result.tokens:,} tokens, {result.characters:,} characters")
     print(f"bits per character  {result.bits_per_char:.4f}  ({result.nats_per_char:.4f} nats)")

@@ -6,17 +6,13 @@ module serves characters, words and BPE tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
-from rnnkit.decode.rows import rowwise_product
+from rnnkit.decode.rows import Product, rowwise_product
 from rnnkit.nn import State, Stepper
 from rnnkit.nn.config import recurrent_layers
 from rnnkit.tasks.sections import ModelConfig
-
-Product = Callable[[Tensor, Tensor], Tensor]
 
 
 class LanguageModel(nn.Module):

@@ -139,15 +139,21 @@ def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) ->
     return LoadedRun(run, config, tokenizer, model.to(device).eval())
 
 
+def prime_ids(loaded: LoadedRun, prime: str, field: str = "--prime") -> np.ndarray:
+    """The prime's ids (the run's start text when empty); characters it never saw are refused,
+    naming ``field`` (a flag, or a request's field)."""
+    missing = loaded.tokenizer.unknown(prime)
+    if missing:
+        shown = ", ".join(repr(c) for c in missing[:8])
+        raise UserError(f"{field}: {shown} never appeared in this model's training text; "
+                        "remove them or train on text that has them")
+    return loaded.tokenizer.encode(prime or loaded.config["start_text"])
+
+
 def sample(loaded: LoadedRun, sampling: Sampling, precision: str = "fp32") -> Iterator[str]:
     """Yield decoded pieces of text as they are generated, prime first."""
     prime, tokenizer = sampling.prime, loaded.tokenizer
-    missing = tokenizer.unknown(prime)
-    if missing:
-        shown = ", ".join(repr(c) for c in missing[:8])
-        raise UserError(f"--prime: {shown} never appeared in {loaded.run}'s training text; "
-                        "remove them or train on text that has them")
-    ids = tokenizer.encode(prime or loaded.config["start_text"])
+    ids = prime_ids(loaded, prime)
     device = next(loaded.model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(sampling.seed)
     if prime:
@@ -165,11 +171,7 @@ def beam(loaded: LoadedRun, request) -> list[tuple[str, float]]:
     prime = request.prime
     if loaded.model.recurrent.bidirectional:
         raise UserError(f"{loaded.run}: a bidirectional model cannot generate; --beam needs a one-directional one")
-    missing = loaded.tokenizer.unknown(prime)
-    if missing:
-        raise UserError(f"--prime: {', '.join(map(repr, missing[:8]))} never appeared in {loaded.run}'s training "
-                        "text; remove them")
-    ids = torch.as_tensor(loaded.tokenizer.encode(prime or loaded.config["start_text"]), device=loaded.device)
+    ids = torch.as_tensor(prime_ids(loaded, prime), device=loaded.device)
     found = beam_search(loaded.model, ids, request.length, request.beam, request.n_best, request.diverse,
                         request.diversity)
     shown = normalize(prime) if prime else ""

@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 TOP = 5  # next-token predictions per position, as on the neuron page
 
 
-def prime_ids(loaded: LoadedRun, prime: str) -> np.ndarray:
-    missing = loaded.tokenizer.unknown(prime)
-    if missing:
-        shown = ", ".join(repr(c) for c in missing[:8])
-        raise UserError(f"prime: {shown} never appeared in this model's training text; remove them")
-    return loaded.tokenizer.encode(prime or loaded.config["start_text"])
-
-
 def batcher_of(served: Served):
     from rnnkit.decode.batcher import Batcher
 
@@ -47,10 +39,11 @@ async def generate(served: Served, body: GenerateBody) -> AsyncIterator[tuple[in
     sample i is drawn with seed + i."""
     from rnnkit.decode.batcher import Stream
     from rnnkit.decode.rows import RowSampling
+    from rnnkit.tasks.lm import run as lm_run
 
     if body.label is not None:
         raise UserError("label: this model is a stream of text, not a conditioned line model; drop label")
-    ids = prime_ids(served.loaded, body.prime).tolist()
+    ids = lm_run.prime_ids(served.loaded, body.prime, "prime").tolist()
     if len(ids) > served.limits.max_length:  # a prime is read while every other stream waits
         raise UserError(f"prime: {len(ids):,} tokens, over this server's {served.limits.max_length:,}; "
                         "send the end of it")
@@ -112,7 +105,7 @@ def token_ids(loaded: LoadedRun, text: str) -> tuple[np.ndarray, list[str]]:
 
 def score(served: Served, body: ScoreBody) -> dict:
     """Bits per character over the text and each token's surprisal (the first token has none)."""
-    from rnnkit.eval.results import TextScores
+    from rnnkit.eval.results import TextScores, finite
     from rnnkit.eval.scores import scores
 
     loaded = served.loaded
@@ -147,9 +140,3 @@ def neurons(served: Served, body: NeuronsBody) -> dict:
     top = [[{"token": vocab.decode([int(i)]), "p": round(float(p), 5)} for i, p in zip(row_ids, row_p, strict=True)]
            for row_ids, row_p in zip(top_ids[:, :TOP], top_probs[:, :TOP], strict=True)]
     return {"tokens": pieces, "activations": chosen, "top": top}
-
-
-def finite(record: dict) -> dict:
-    """JSON has no infinity: an infinite perplexity is null."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
-            if v is not None}

@@ -28,7 +28,7 @@ def generate(served: Served, body: GenerateBody) -> list[tuple[int, str]]:
 
 
 def score(served: Served, body: ScoreBody) -> dict:
-    from rnnkit.tasks.lm.serving import finite
+    from rnnkit.eval.results import finite
     from rnnkit.tasks.ngram import run as ngram_run
 
     return {"scores": finite(ngram_run.score_text(served.loaded, body.text, "text").to_dict())}
