@@ -37,12 +37,19 @@ def tiny_lm_run(tmp_path_factory, shakespeare_slice) -> Path:
 @pytest.fixture(scope="session")
 def served_runs(tmp_path_factory, tiny_lm_run, shakespeare_slice) -> dict[str, Path]:
     """One tiny run of each served task, named as the server names them."""
-    from serve_helpers import train_classifier, train_forecaster, train_lines, train_ngram, train_translator
+    from serve_helpers import (
+        train_classifier,
+        train_forecaster,
+        train_lines,
+        train_ngram,
+        train_tagger,
+        train_translator,
+    )
 
     folder = tmp_path_factory.mktemp("served")
     return {"lm": tiny_lm_run, "translate": train_translator(folder), "classify": train_classifier(folder),
             "forecast": train_forecaster(folder), "lines": train_lines(folder),
-            "ngram": train_ngram(folder, shakespeare_slice)}
+            "ngram": train_ngram(folder, shakespeare_slice), "tag": train_tagger(folder)}
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,21 @@ def train_classifier(folder: Path) -> Path:
     return run
 
 
+def train_tagger(folder: Path) -> Path:
+    rng = np.random.default_rng(5)
+    blocks = []
+    for _ in range(300):
+        words = [str(w) for w in rng.choice(["the", "cat", "Paris", "sees", "Rome", "a", "dog"],
+                                            size=rng.integers(2, 7))]
+        blocks.append("".join(f"{w}\t{'B-LOC' if w[0].isupper() else 'O'}\n" for w in words))
+    (folder / "places.conll").write_text("\n".join(blocks))
+    run = folder / "tag"
+    assert main(["train", "tag", str(folder / "places.conll"), "--hidden-size", "16", "--embedding-size", "8",
+                 "--char-hidden-size", "4", "--crf", "--batch-size", "16", "--steps", "40", "--eval-every", "40",
+                 *QUIET, "--out", str(run)]) == 0
+    return run
+
+
 def train_forecaster(folder: Path) -> Path:
     values = np.round(10 + 5 * np.sin(np.arange(400) / 9.0), 3)
     days = np.datetime64("2001-01-01") + np.arange(len(values))

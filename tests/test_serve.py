@@ -98,6 +98,16 @@ def test_classify_equals_rnnkit_predict(live, served_runs):
     assert answer["results"] == [json.loads(line) for line in cli.stdout.splitlines()]
 
 
+def test_tag_equals_rnnkit_predict(live, served_runs):
+    sentences = ["the cat sees Paris", "Rome  a dog"]
+    answer = post(live, "/v1/models/tag/tag", {"sentences": sentences}).json()
+    cli = rnnkit("predict", str(served_runs["tag"]), *sentences, "--json")
+    assert answer["results"] == [json.loads(line) for line in cli.stdout.splitlines()]
+    assert answer["results"][1]["words"] == ["Rome", "a", "dog"]
+    refused = post(live, "/v1/models/tag/tag", {"sentences": ["   "]})
+    assert refused.status_code == 422 and "sentences" in refused.json()["error"]
+
+
 def test_forecast_equals_rnnkit_predict(live, served_runs):
     answer = post(live, "/v1/models/forecast/forecast", {"horizon": 5}).json()
     cli = rnnkit("predict", str(served_runs["forecast"]), "--steps", "5")
@@ -132,8 +142,9 @@ def test_models_lists_each_run_with_its_task_size_and_validation(live):
     models = {m["name"]: m for m in httpx.get(f"{live}/v1/models").json()["models"]}
     assert {name: m["task"] for name, m in models.items()} == {
         "lm": "lm", "translate": "translate", "classify": "classify", "forecast": "forecast", "lines": "lines",
-        "ngram": "ngram"}
+        "ngram": "ngram", "tag": "tag"}
     lm = models["lm"]
     assert lm["verbs"] == ["generate", "neurons", "score"] and lm["parameters"] > 1000 and lm["vocab_size"] > 40
     assert lm["validation"]["bits_per_char"] > 0 and lm["training_seconds"] > 0
     assert models["classify"]["labels"] == ["East", "West"] and models["ngram"]["validation"] is None
+    assert models["tag"]["labels"] == ["O", "B-LOC"] and models["tag"]["verbs"] == ["tag"]

@@ -77,6 +77,17 @@ def make_pairs(folder: Path) -> list[str]:
     return [str(path)]
 
 
+def make_tagged(folder: Path) -> list[str]:
+    rng = np.random.default_rng(4)
+    blocks = []
+    for _ in range(200):
+        words = _words(rng, int(rng.integers(2, 7)))
+        blocks.append("".join(f"{w}\t{'B-KA' if w.startswith('ka') else 'O'}\n" for w in words))
+    path = folder / "tagged.conll"
+    path.write_text("\n".join(blocks))
+    return [str(path)]
+
+
 # what each task reads, the flags it trains with here, and each verb's arguments after the run
 CONTRACT = {
     "lm": (make_text, SAMPLED, {"sample": ["--length", "20"], "eval": ["DATA"], "viz": ["DATA", "--max-chars", "400"]}),
@@ -86,6 +97,7 @@ CONTRACT = {
     "forecast": (make_series, [*SMALL, "--lookback", "10", "--season", "7", "--ar-order", "5"],
                  {"predict": ["--steps", "2"], "eval": []}),
     "translate": (make_pairs, [*EMBEDDED, "--vocab-size", "100"], {"predict": ["the cat"], "eval": []}),
+    "tag": (make_tagged, [*EMBEDDED, "--crf", "--char-hidden-size", "4"], {"predict": ["kalo mi"], "eval": []}),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnnkit.data.conll import TaggedConfig
 from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
@@ -36,6 +37,10 @@ from rnnkit.tasks.ngram import run as ngram_run
 from rnnkit.tasks.ngram import serving as ngram_serving
 from rnnkit.tasks.ngram.run import NGramConfig
 from rnnkit.tasks.sections import DataConfig, ModelConfig
+from rnnkit.tasks.tag import commands as tag_commands
+from rnnkit.tasks.tag import run as tag_run
+from rnnkit.tasks.tag import serving as tag_serving
+from rnnkit.tasks.tag.model import TaggerConfig
 from rnnkit.tasks.translate import commands as translate_commands
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate import serving as translate_serving
@@ -111,6 +116,16 @@ TASKS: dict[str, Task] = {
         resume=resumed(translate_run.resume, translate_commands.summary),
         verbs={"predict": translate_commands.predict, "eval": translate_commands.evaluate},
         report_extras=translate_commands.attention_maps, serves={"translate": translate_serving.translate}),
+    "tag": Task(
+        "tag", "a tag per word (part of speech, named entities): BiLSTM over words and characters, optional CRF",
+        {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, embedding_size=100,
+                          dropout=0.5),
+         "tagger": section(TaggerConfig),
+         "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=3e-3,
+                          eval_every=200, warmup_steps=50, patience=10),
+         "data": section(DataConfig, ("encoding", "batch_size"), batch_size=32), "tagged": section(TaggedConfig)},
+        tag_commands.train, tag_run.load, resume=resumed(tag_run.resume, tag_commands.summary),
+        verbs={"predict": tag_commands.predict, "eval": tag_commands.evaluate}, serves={"tag": tag_serving.tag}),
 }
 
 

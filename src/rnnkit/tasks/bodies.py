@@ -61,9 +61,15 @@ class ForecastBody(Body):
         None, max_length=100_000, description="a recent history of a one-column series; none: the run's own")
 
 
+class TagBody(Body):
+    sentences: list[Annotated[str, Field(min_length=1, max_length=10_000, pattern=r"\S")]] = Field(
+        min_length=1, max_length=256, description="sentences, each split into words at whitespace")
+
+
 class ErrorBody(BaseModel):
     error: str
 
 
 BODIES: dict[str, type[Body]] = {"generate": GenerateBody, "score": ScoreBody, "neurons": NeuronsBody,
-                                 "translate": TranslateBody, "classify": ClassifyBody, "forecast": ForecastBody}
+                                 "translate": TranslateBody, "classify": ClassifyBody, "forecast": ForecastBody,
+                                 "tag": TagBody}
