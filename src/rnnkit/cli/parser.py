@@ -92,12 +92,13 @@ def _add_sample(commands) -> None:
 
 
 def _add_predict(commands) -> None:
-    predict = commands.add_parser("predict", help="labels for texts (classifier), translations (translator), or "
-                                  "forecasts (forecaster)",
+    predict = commands.add_parser("predict", help="labels for texts (classifier), tags for words (tagger), "
+                                  "translations (translator), or forecasts (forecaster)",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     predict.add_argument("run", type=Path, help="run directory")
-    predict.add_argument("texts", nargs="*", help="texts to label")
-    predict.add_argument("--file", type=Path, help="also label every line of this file")
+    predict.add_argument("texts", nargs="*", help="texts to label (a tagger: sentences, split at whitespace)")
+    predict.add_argument("--file", type=Path, help="also label every line of this file (a tagger: also a CoNLL "
+                         "file, by its .conll/.conllu suffix or tabs, whose words it tags)")
     predict.add_argument("--top-k", type=int, default=3, help="labels shown per text")
     predict.add_argument("--json", action="store_true", help="one JSON object per text")
     predict.add_argument("--data", help="forecaster: forecast past the end of this CSV (default: the run's series)")
@@ -115,8 +116,8 @@ def _add_eval(commands) -> None:
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     evaluate.add_argument("run", type=Path, help="run directory")
     evaluate.add_argument("data", nargs="*", help="data to score: text for a language model; labelled data for "
-                          "a classifier (default: the run's held-out test split)")
-    evaluate.add_argument("--confusion", type=Path, help="classifier: where to write the confusion-matrix PNG "
+                          "a classifier, tagged sentences for a tagger (default: the run's held-out test split)")
+    evaluate.add_argument("--confusion", type=Path, help="classifier, tagger: where to write the confusion-matrix PNG "
                           "(default: confusion-DATA.png in the run)")
     evaluate.add_argument("--plot", type=Path, help="forecaster: where to write the test-period PNG "
                           "(default: forecast-test.png in the run)")
