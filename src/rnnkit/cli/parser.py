@@ -78,6 +78,7 @@ def _add_sample(commands) -> None:
                         help="matrix multiplies in bf16 (state and logits stay fp32); auto: bf16 where the "
                         "hardware runs it fast")
     sample.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_runtime(sample)
     sample.add_argument("--label", help="line models conditioned on a label: the label to generate for")
     sample.add_argument("--novelty", nargs="+", metavar="DATA", help="line models: report the share of samples "
                         "that are training lines, other lines of DATA (held out), or new")
@@ -130,6 +131,7 @@ def _add_eval(commands) -> None:
     evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
                           help="arithmetic for the forward pass")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_runtime(evaluate)
 
 
 def _add_report_and_viz(commands) -> None:
@@ -223,3 +225,10 @@ def add_decoding(parser: argparse.ArgumentParser) -> None:
                         "translation (0: twice the source's plus 10)")
 
 
+
+
+def add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnx"), help="language models: run on "
+                        "PyTorch, or on ONNX Runtime (the graphs of `rnnkit export`, written to RUN/onnx on first use)")
+    parser.add_argument("--quantize", default="none", choices=("none", "int8"), help="language models: int8 "
+                        "weights (PyTorch's or ONNX Runtime's dynamic quantization); CPU, fp32 activations")

@@ -19,8 +19,11 @@ REQUESTS = {"sample": SampleRequest, "predict": PredictRequest, "eval": EvalRequ
 def cmd_verb(args: argparse.Namespace) -> int:
     """``rnnkit sample|predict|eval|viz RUN ...``: the run's task does the work."""
     run = Path(args.run)
-    verb = task_of(run).verb(args.command, run)
-    return verb(from_args(REQUESTS[args.command], args))
+    task = task_of(run)
+    verb = task.verb(args.command, run)
+    request = from_args(REQUESTS[args.command], args)
+    task.check_runtime(request, run)
+    return verb(request)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

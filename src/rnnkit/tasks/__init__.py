@@ -64,7 +64,7 @@ TASKS: dict[str, Task] = {
         lm_commands.train, lm_run.load, resume=resumed(lm_run.resume, lm_commands.summary), times_backends=True,
         verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz},
         serves={"generate": lm_serving.generate, "score": lm_serving.score, "neurons": lm_serving.neurons},
-        exports=lm_export.export_onnx),
+        exports=lm_export.export_onnx, runtimes=True),
     "lines": Task(
         "lines", "whole lines (names, titles), optionally conditioned on a label",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.2),

@@ -155,6 +155,7 @@ class Task:
     report_extras: Callable[[Path, Path], list] | None = None  # pictures a training report adds
     serves: dict[str, Callable[[Any, Any], Any]] = dataclasses.field(default_factory=dict)  # HTTP verb -> handler
     exports: Callable[[Any, Path], list[Path]] | None = None  # loaded run, folder -> the ONNX files written
+    runtimes: bool = False                           # sample/eval take --runtime onnx and --quantize int8
 
     def verb(self, name: str, run: Path) -> Callable[[Any], int]:
         """The function behind ``rnnkit NAME RUN``, or a one-line error naming what this task offers."""
@@ -162,6 +163,13 @@ class Task:
             offered = ", ".join(self.verbs) or "none"
             raise UserError(f"{run}: a {self.name} run has no `{name}` (it offers: {offered})")
         return self.verbs[name]
+
+    def check_runtime(self, request: Any, run: Path) -> None:
+        """``--runtime onnx`` or ``--quantize int8`` on a task that has only PyTorch: one line saying so."""
+        if not self.runtimes and (getattr(request, "runtime", "torch") != "torch"
+                                  or getattr(request, "quantize", "none") != "none"):
+            raise UserError(f"{run}: --runtime and --quantize are for language models so far; a {self.name} "
+                            "run runs on PyTorch")
 
     def field_names(self) -> set[str]:
         """Every config field this task reads: its flags."""

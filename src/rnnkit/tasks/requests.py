@@ -51,6 +51,8 @@ class SampleRequest(Sampling):
     n_best: int = 1
     diverse: int = 1         # beam groups (diverse beam search)
     diversity: float = 1.0   # nats off a group's candidate per earlier group that took its token
+    runtime: str = "torch"   # language models: torch or onnx (ONNX Runtime)
+    quantize: str = "none"   # language models: none or int8
 
 
 @dataclasses.dataclass
@@ -90,6 +92,8 @@ class EvalRequest(Decoding):
     target: str | None = None
     precision: str = "fp32"
     device: str = "auto"
+    runtime: str = "torch"
+    quantize: str = "none"
 
 
 @dataclasses.dataclass
