@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -53,3 +54,18 @@ def test_other_tasks_refuse_the_runtimes_in_one_line(served_runs, capsys):
     assert main(["eval", str(served_runs["classify"]), "--quantize", "int8"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--runtime and --quantize are for language models so far" in err
+
+
+def test_the_server_generates_on_onnx_runtime_what_the_command_line_samples(run_copy):
+    import httpx
+    from serve_helpers import live_server, rnnkit
+
+    body = {"prime": "KING", "length": 80, "seed": 2, "n": 2, "temperature": 0.7}
+    with live_server([f"m={run_copy}"], "--runtime", "onnx", "--quantize", "int8") as (_, url):
+        answer = httpx.post(f"{url}/v1/models/m/generate", json=body, timeout=60).json()
+        refused = httpx.post(f"{url}/v1/models/m/neurons", json={"text": "KING"}, timeout=60)
+    cli = rnnkit("sample", str(run_copy), "--prime", "KING", "--length", "80", "--seed", "2", "--num", "2",
+                 "--temperature", "0.7", "--runtime", "onnx", "--quantize", "int8")
+    printed = [block.rstrip("\n") for block in re.split(r"--- sample \d+ ---\n", cli.stdout) if block]
+    assert ["KING" + s["text"] for s in answer["samples"]] == printed
+    assert refused.status_code == 400 and "neurons reads the PyTorch model" in refused.json()["error"]

@@ -192,6 +192,7 @@ def _add_serve(commands) -> None:
     serve.add_argument("--grace", type=float, default=10.0, help="seconds requests in flight get to finish on "
                        "SIGTERM or Ctrl-C")
     serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    add_runtime(serve)
 
 
 def _add_others(commands) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -97,8 +98,10 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return name, path_
 
 
-def load_models(specs: list[str], device: str, precision: str, limits: Limits) -> dict[str, ServedModel]:
-    """Every run, loaded once; a repeated name is refused (name them with NAME=PATH)."""
+def load_models(specs: list[str], device: str, precision: str, limits: Limits, runtime: str = "torch",
+                quantize: str = "none") -> dict[str, ServedModel]:
+    """Every run, loaded once (on ``runtime`` and ``quantize`` where its task has them, the others on
+    PyTorch, said on stderr); a repeated name is refused (name them with NAME=PATH)."""
     from rnnkit.tasks.runs import resolve_device
     from rnnkit.train.precision import resolve_precision
 
@@ -114,5 +117,11 @@ def load_models(specs: list[str], device: str, precision: str, limits: Limits) -
             raise UserError(f"{path}: a {task.name} run has nothing to serve")
         loaded = task.load(path, device)
         resolved = resolve_precision(precision, resolve_device(device))
+        if (runtime, quantize) != ("torch", "none"):
+            if task.runtime is None:
+                print(f"rnnkit serve: {name} (a {task.name} run) runs on PyTorch: --runtime and --quantize are "
+                      "for language models", file=sys.stderr)
+            else:
+                loaded, resolved = task.runtime(loaded, runtime, quantize), "fp32"
         models[name] = ServedModel(name, task, loaded, resolved, limits)
     return models

@@ -84,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     token = args.token or os.environ.get("RNNKIT_TOKEN") or None
     check_exposure(args.host, token)
-    models = load_models(args.runs, args.device, args.precision, limits_of(args))
+    models = load_models(args.runs, args.device, args.precision, limits_of(args), args.runtime, args.quantize)
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

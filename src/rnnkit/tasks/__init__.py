@@ -31,6 +31,7 @@ from rnnkit.tasks.lines.model import LineConfig
 from rnnkit.tasks.lm import commands as lm_commands
 from rnnkit.tasks.lm import export as lm_export
 from rnnkit.tasks.lm import run as lm_run
+from rnnkit.tasks.lm import runtimes as lm_runtimes
 from rnnkit.tasks.lm import serving as lm_serving
 from rnnkit.tasks.ngram import commands as ngram_commands
 from rnnkit.tasks.ngram import run as ngram_run
@@ -64,7 +65,7 @@ TASKS: dict[str, Task] = {
         lm_commands.train, lm_run.load, resume=resumed(lm_run.resume, lm_commands.summary), times_backends=True,
         verbs={"sample": lm_commands.sample, "eval": lm_commands.evaluate, "viz": lm_commands.viz},
         serves={"generate": lm_serving.generate, "score": lm_serving.score, "neurons": lm_serving.neurons},
-        exports=lm_export.export_onnx, runtimes=True),
+        exports=lm_export.export_onnx, runtime=lm_runtimes.on_runtime),
     "lines": Task(
         "lines", "whole lines (names, titles), optionally conditioned on a label",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, dropout=0.2),

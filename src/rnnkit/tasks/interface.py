@@ -155,7 +155,7 @@ class Task:
     report_extras: Callable[[Path, Path], list] | None = None  # pictures a training report adds
     serves: dict[str, Callable[[Any, Any], Any]] = dataclasses.field(default_factory=dict)  # HTTP verb -> handler
     exports: Callable[[Any, Path], list[Path]] | None = None  # loaded run, folder -> the ONNX files written
-    runtimes: bool = False                           # sample/eval take --runtime onnx and --quantize int8
+    runtime: Callable[[Any, str, str], Any] | None = None  # loaded run, --runtime, --quantize -> the loaded run on it
 
     def verb(self, name: str, run: Path) -> Callable[[Any], int]:
         """The function behind ``rnnkit NAME RUN``, or a one-line error naming what this task offers."""
@@ -166,7 +166,7 @@ class Task:
 
     def check_runtime(self, request: Any, run: Path) -> None:
         """``--runtime onnx`` or ``--quantize int8`` on a task that has only PyTorch: one line saying so."""
-        if not self.runtimes and (getattr(request, "runtime", "torch") != "torch"
+        if self.runtime is None and (getattr(request, "runtime", "torch") != "torch"
                                   or getattr(request, "quantize", "none") != "none"):
             raise UserError(f"{run}: --runtime and --quantize are for language models so far; a {self.name} "
                             "run runs on PyTorch")

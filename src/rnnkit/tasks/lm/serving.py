@@ -119,10 +119,14 @@ def score(served: Served, body: ScoreBody) -> dict:
 
 def neurons(served: Served, body: NeuronsBody) -> dict:
     """The chosen units' activations after each token, and the five likeliest next tokens there."""
+    from rnnkit.tasks.lm.model import LanguageModel
     from rnnkit.tasks.lm.reading import next_token_tops
     from rnnkit.viz.activations import activations
 
     loaded = served.loaded
+    if not isinstance(loaded.model, LanguageModel):
+        raise UserError("neurons reads the PyTorch model's states; this server runs it with --runtime onnx or "
+                        "--quantize int8, so serve it without them for neurons")
     recurrent = loaded.model.recurrent
     if recurrent.bidirectional:
         raise UserError("a bidirectional model sees the future; neurons reads one-directional models")
