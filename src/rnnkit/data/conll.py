@@ -118,10 +118,14 @@ def _finish(words: list[str], tags: list[str], start: int, path: Path, config: T
     return Sentence(words, to_bio2(tags, path, start) if any(tags) else tags, start, str(path))
 
 
+def _entity_shaped(tags) -> bool:
+    return all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+
+
 def is_bio(tags: list[str] | set[str]) -> bool:
     """An entity tag set: every tag is O, B-TYPE or I-TYPE, and one at least is not O."""
     found = set(tags)
-    return bool(found - {"O"}) and all(t == "O" or t[:2] in ("B-", "I-") for t in found)
+    return bool(found - {"O"}) and _entity_shaped(found)
 
 
 def to_bio2(tags: list[str], path: Path | None = None, line: int = 0) -> list[str]:
@@ -129,7 +133,7 @@ def to_bio2(tags: list[str], path: Path | None = None, line: int = 0) -> list[st
 
     Tags that are not entity tags (part of speech) pass through; an entity tag without a type
     is refused, naming its line."""
-    if not all(t == "O" or t[:2] in ("B-", "I-") for t in tags):
+    if not _entity_shaped(tags):
         return tags
     out = []
     for offset, tag in enumerate(tags):

@@ -81,13 +81,12 @@ def print_samples(request: SampleRequest, loaded, sample) -> int:
 
 def sample(request: SampleRequest) -> int:
     from rnnkit.tasks.lm import run as lm_run
-    from rnnkit.tasks.lm.runtimes import on_runtime
+    from rnnkit.tasks.lm.runtimes import on_runtime, on_torch
 
     loaded = on_runtime(lm_run.load(request.run, request.device), request.runtime, request.quantize)
     if request.beam:
         return print_beam(request, loaded)
-    on_torch = (request.runtime, request.quantize) == ("torch", "none")
-    precision = request.precision if on_torch else "fp32"  # int8 and ONNX Runtime: fp32 activations
+    precision = request.precision if on_torch(request) else "fp32"  # int8 and ONNX Runtime: fp32 activations
     return print_samples(request, loaded, lambda loaded, sampling: lm_run.sample(loaded, sampling, precision))
 
 
@@ -114,12 +113,11 @@ def evaluate(request: EvalRequest) -> int:
 
     if not request.data:
         raise UserError("eval: pass the text to score after the run directory")
-    from rnnkit.tasks.lm.runtimes import on_runtime
+    from rnnkit.tasks.lm.runtimes import on_runtime, on_torch
 
     loaded = on_runtime(lm_run.load(request.run, request.device), request.runtime, request.quantize)
     result = lm_run.evaluate(loaded, request.data, request.encoding, request.streams,
-                             loaded.config["data"]["seq_len"],
-                             request.precision if (request.runtime, request.quantize) == ("torch", "none") else "fp32")
+                             loaded.config["data"]["seq_len"], request.precision if on_torch(request) else "fp32")
     return print_scores(request, result, loaded.config["data"]["tokenizer"])
 
 

@@ -17,6 +17,7 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ class OnnxModel:
         self.score_session = onnxruntime.InferenceSession(str(folder / f"score{suffix}.onnx"), options)
         self.config, self.lstm = config, config.cell == "lstm"
         self.names = [i.name for i in self.step_session.get_inputs()][1:]
-        self.recurrent = dataclasses.make_dataclass("Shape", [("bidirectional", bool, False)])()
+        self.recurrent = SimpleNamespace(bidirectional=False)  # what beam search and neurons ask of a model
 
     def eval(self) -> OnnxModel:
         return self
@@ -139,6 +140,11 @@ def onnx_folder(loaded: LoadedRun, quantize: str) -> tuple[Path, str]:
     finally:
         root.setLevel(level)
     return folder, ".int8"
+
+
+def on_torch(request) -> bool:
+    """A request for the default runtime: PyTorch, fp32 weights (so its --precision applies)."""
+    return (request.runtime, request.quantize) == ("torch", "none")
 
 
 def on_runtime(loaded: LoadedRun, runtime: str, quantize: str) -> LoadedRun:

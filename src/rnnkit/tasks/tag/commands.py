@@ -73,8 +73,7 @@ def evaluate(request: EvalRequest) -> int:
 
     loaded = tag_run.load(request.run, request.device)
     if request.data:
-        saved = {k: v for k, v in loaded.config.get("tagged", {}).items() if k in ("tag_col",)}
-        config = TaggedConfig(**saved, max_length=10**9)
+        config = TaggedConfig(tag_col=loaded.config.get("tagged", {}).get("tag_col", "auto"), max_length=10**9)
         sentences = [s for d in request.data for s in read_tagged(Path(d), config, request.encoding)]
         what, stem = ", ".join(request.data), Path(request.data[0]).stem
     else:

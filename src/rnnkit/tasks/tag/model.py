@@ -123,9 +123,9 @@ class Tagger(nn.Module):
 
 @torch.no_grad()
 def predict_tags(model: Tagger, sentences: list[Encoded], device: torch.device, precision: str = "fp32",
-                 batch_size: int = 128) -> tuple[list[np.ndarray], float]:
-    """Each sentence's predicted tag ids, in input order, and the mean loss per word over them,
-    in length-sorted padded batches."""
+                 batch_size: int = 128, with_loss: bool = False) -> tuple[list[np.ndarray], float | None]:
+    """Each sentence's predicted tag ids, in input order, in length-sorted padded batches; with
+    ``with_loss`` (validation) also the mean loss per word over them, else None."""
     was_training = model.training
     model.eval()
     order = np.argsort([len(s.words) for s in sentences], kind="stable")
@@ -138,11 +138,11 @@ def predict_tags(model: Tagger, sentences: list[Encoded], device: torch.device, 
             with autocast(device, precision):
                 scores = model.emissions(batch)
             tags = model.decode(batch, scores).cpu().numpy()
-            size = int(batch.lengths.sum())
-            total += float(model.loss(batch, scores)) * size
-            words += size
+            if with_loss:
+                size = int(batch.lengths.sum())
+                total, words = total + float(model.loss(batch, scores)) * size, words + size
             for row, index in enumerate(chosen):
                 found[index] = tags[row, :len(sentences[index].words)]
     finally:
         model.train(was_training)
-    return found, total / max(words, 1)
+    return found, total / max(words, 1) if with_loss else None

@@ -66,7 +66,7 @@ def train(sources: list[str], model_config: ModelConfig, head: TaggerConfig, tra
     found, origin = load_tagged(sources, tagged, data.encoding, train_config.seed, split_fractions(tagged.split))
     splits = {name: [(s.words, s.tags) for s in found[name]] for name in SPLITS}
     vocab = TagVocab.fit(splits["train"], head.lowercase)
-    check_known_tags(found["val"], vocab)
+    check_known_tags(found["val"] + found["test"], vocab)  # before training, not after it
     if head.constrain_bio and not (head.crf and is_bio(vocab.tags)):
         raise UserError("--constrain-bio needs --crf and BIO entity tags (B-X, I-X, O); "
                         f"these tags are {', '.join(vocab.tags[:6])}")
@@ -126,7 +126,7 @@ def finish(run: Path, final: dict, device_name: str) -> dict:
     from rnnkit.tasks.tag.scoring import CONFUSION_FILE, evaluate, plot
 
     loaded = load(run, device_name)
-    result = evaluate(loaded, [Sentence(w, t, 0) for w, t in test])
+    result = evaluate(loaded, [Sentence(w, t, 0, str(run / "test.jsonl")) for w, t in test])
     plot(loaded, result, run / CONFUSION_FILE, "test split")
     return {**final, "test": result}
 

@@ -56,7 +56,7 @@ class TaggingTask:
         return self.model.loss(batch, scores)
 
     def evaluate(self) -> dict:
-        predicted, loss = predict_tags(self.model, self.val, self.device, self.precision)
+        predicted, loss = predict_tags(self.model, self.val, self.device, self.precision, with_loss=True)
         truth = [[self.vocab.tags[i] for i in s.tags] for s in self.val]
         guessed = [[self.vocab.tags[i] for i in row] for row in predicted]
         scores = {"loss": loss, "accuracy": token_accuracy(truth, guessed)}
