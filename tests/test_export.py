@@ -79,5 +79,5 @@ def test_the_readme_example_samples_with_numpy_and_onnxruntime_only(exported, tm
 def test_a_run_that_cannot_be_exported_says_so(served_runs, capsys):
     from rnnkit.cli import main
 
-    assert main(["export", str(served_runs["classify"])]) == 2
-    assert "cannot be exported yet" in capsys.readouterr().err
+    assert main(["export", str(served_runs["ngram"])]) == 2
+    assert "has no network to export" in capsys.readouterr().err

@@ -31,7 +31,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     run = Path(args.run)
     task = task_of(run)
     if task.exports is None:
-        raise UserError(f"{run}: a {task.name} run cannot be exported yet (language models can)")
+        raise UserError(f"{run}: a {task.name} run has no network to export (every task with a recurrent "
+                        "model can be exported)")
     out = Path(args.out) if args.out else run / "onnx"
     for path in task.exports(task.load(run, "cpu"), out):
         print(f"{path}  {path.stat().st_size / 1e6:.2f} MB")

@@ -16,15 +16,18 @@ from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.errors import UserError
 from rnnkit.nn.config import BACKENDS
 from rnnkit.tasks.classify import commands as classify_commands
+from rnnkit.tasks.classify import export as classify_export
 from rnnkit.tasks.classify import run as classify_run
 from rnnkit.tasks.classify import serving as classify_serving
 from rnnkit.tasks.classify.model import ClassifierConfig
 from rnnkit.tasks.forecast import commands as forecast_commands
+from rnnkit.tasks.forecast import export as forecast_export
 from rnnkit.tasks.forecast import run as forecast_run
 from rnnkit.tasks.forecast import serving as forecast_serving
 from rnnkit.tasks.forecast.model import ForecastConfig
 from rnnkit.tasks.interface import Run, Task, check_section_types, resumed, section
 from rnnkit.tasks.lines import commands as lines_commands
+from rnnkit.tasks.lines import export as lines_export
 from rnnkit.tasks.lines import run as line_run
 from rnnkit.tasks.lines import serving as lines_serving
 from rnnkit.tasks.lines.model import LineConfig
@@ -39,10 +42,12 @@ from rnnkit.tasks.ngram import serving as ngram_serving
 from rnnkit.tasks.ngram.run import NGramConfig
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.tag import commands as tag_commands
+from rnnkit.tasks.tag import export as tag_export
 from rnnkit.tasks.tag import run as tag_run
 from rnnkit.tasks.tag import serving as tag_serving
 from rnnkit.tasks.tag.model import TaggerConfig
 from rnnkit.tasks.translate import commands as translate_commands
+from rnnkit.tasks.translate import export as translate_export
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate import serving as translate_serving
 from rnnkit.tasks.translate.model import Seq2SeqConfig
@@ -74,7 +79,7 @@ TASKS: dict[str, Task] = {
          "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         lines_commands.train, line_run.load, resume=resumed(line_run.resume, lines_commands.summary),
         verbs={"sample": lines_commands.sample, "eval": lines_commands.evaluate},
-        serves={"generate": lines_serving.generate}),
+        serves={"generate": lines_serving.generate}, exports=lines_export.export_onnx),
     "ngram": Task(
         "ngram", "a count-based n-gram language model on the same split and tokens",
         {"ngram": section(NGramConfig),
@@ -92,7 +97,7 @@ TASKS: dict[str, Task] = {
          "data": section(DataConfig, TOKENS, choices=NOT_BYTES, batch_size=64), "labelled": section(LabelledConfig)},
         classify_commands.train, classify_run.load, resume=resumed(classify_run.resume, classify_commands.summary),
         verbs={"predict": classify_commands.predict, "eval": classify_commands.evaluate},
-        serves={"classify": classify_serving.classify}),
+        serves={"classify": classify_serving.classify}, exports=classify_export.export_onnx),
     "forecast": Task(
         "forecast", "the next values of a CSV series, beside the naive baselines",
         {"model": section(ModelConfig, RECURRENT, choices=TORCH_ONLY, hidden_size=64),
@@ -103,7 +108,7 @@ TASKS: dict[str, Task] = {
          "labelled": section(LabelledConfig, ("split",))},
         forecast_commands.train, forecast_run.load, resume=resumed(forecast_run.resume, forecast_commands.summary),
         verbs={"predict": forecast_commands.predict, "eval": forecast_commands.evaluate},
-        serves={"forecast": forecast_serving.forecast}),
+        serves={"forecast": forecast_serving.forecast}, exports=forecast_export.export_onnx),
     "translate": Task(
         "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, cell="gru", hidden_size=256,
@@ -116,7 +121,8 @@ TASKS: dict[str, Task] = {
         translate_commands.train, translate_run.load,
         resume=resumed(translate_run.resume, translate_commands.summary),
         verbs={"predict": translate_commands.predict, "eval": translate_commands.evaluate},
-        report_extras=translate_commands.attention_maps, serves={"translate": translate_serving.translate}),
+        report_extras=translate_commands.attention_maps, serves={"translate": translate_serving.translate},
+        exports=translate_export.export_onnx),
     "tag": Task(
         "tag", "a tag per word (part of speech, named entities): BiLSTM over words and characters, optional CRF",
         {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=256, embedding_size=100,
@@ -126,7 +132,8 @@ TASKS: dict[str, Task] = {
                           eval_every=200, warmup_steps=50, patience=10),
          "data": section(DataConfig, ("encoding", "batch_size"), batch_size=32), "tagged": section(TaggedConfig)},
         tag_commands.train, tag_run.load, resume=resumed(tag_run.resume, tag_commands.summary),
-        verbs={"predict": tag_commands.predict, "eval": tag_commands.evaluate}, serves={"tag": tag_serving.tag}),
+        verbs={"predict": tag_commands.predict, "eval": tag_commands.evaluate}, serves={"tag": tag_serving.tag},
+        exports=tag_export.export_onnx),
 }
 
 

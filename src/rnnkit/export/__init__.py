@@ -1,0 +1,1 @@
+"""ONNX export shared by every task: how a graph is written, named and checked."""
