@@ -1,4 +1,4 @@
-"""Sampling speed of a 2x512 LSTM: rnnkit's generator against torch.nn stepped by hand.
+"""Sampling speed of a 2x512 and the default 1x512 LSTM: rnnkit's generator against torch.nn stepped by hand.
 
 Baselines in the same run: ``nn.LSTM`` fed one character at a time (its length-1
 slow path) and two ``nn.LSTMCell``s. rnnkit in fp32 and in bf16 (bf16 matrix
@@ -21,7 +21,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -29,12 +28,13 @@ from torch import nn
 from rnnkit.decode.rows import RowSampling, sample_rows
 from rnnkit.decode.sampling import generate
 from rnnkit.runtime import keep_freed_memory
-from rnnkit.tasks.lm.export import ScoreGraph, StepGraph, export_graph, state_names
+from rnnkit.tasks.lm.export import export_graphs
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.runtimes import Int8Model, OnnxModel
 from rnnkit.tasks.sections import ModelConfig
 
-VOCAB, HIDDEN, LAYERS = 65, 512, 2
+VOCAB, HIDDEN = 65, 512
+SHAPES = (2, 1)  # layers: the issue's 2x512 and the default 1x512
 
 
 def rnnkit_sampler(model, batch, length, precision):
@@ -46,8 +46,8 @@ def rnnkit_sampler(model, batch, length, precision):
     return run
 
 
-def lstm_sampler(batch, length):
-    embed, lstm, head = nn.Embedding(VOCAB, HIDDEN), nn.LSTM(HIDDEN, HIDDEN, LAYERS, batch_first=True), \
+def lstm_sampler(batch, length, layers):
+    embed, lstm, head = nn.Embedding(VOCAB, HIDDEN), nn.LSTM(HIDDEN, HIDDEN, layers, batch_first=True), \
         nn.Linear(HIDDEN, VOCAB)
 
     @torch.no_grad()
@@ -60,15 +60,15 @@ def lstm_sampler(batch, length):
     return run
 
 
-def cell_sampler(batch, length):
+def cell_sampler(batch, length, layers):
     embed, head = nn.Embedding(VOCAB, HIDDEN), nn.Linear(HIDDEN, VOCAB)
-    cells = [nn.LSTMCell(HIDDEN, HIDDEN) for _ in range(LAYERS)]
+    cells = [nn.LSTMCell(HIDDEN, HIDDEN) for _ in range(layers)]
 
     @torch.no_grad()
     def run():
         generator = torch.Generator().manual_seed(0)
         token = torch.zeros(batch, dtype=torch.long)
-        states = [None] * LAYERS
+        states = [None] * layers
         for _ in range(length):
             x = embed(token)
             for k, cell in enumerate(cells):
@@ -82,12 +82,7 @@ def onnx_models(model: LanguageModel, folder: Path) -> dict[str, OnnxModel]:
     """The model exported as `rnnkit export` does, and its int8 copy, on ONNX Runtime."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    names = state_names("lstm", LAYERS)
-    state = tuple(torch.zeros(2, HIDDEN) for _ in names)
-    holder = SimpleNamespace(model=model)
-    export_graph(StepGraph(holder), (torch.tensor([1, 2]), *state), names, folder / "step.onnx", timed=False)
-    export_graph(ScoreGraph(holder), (torch.tensor([[1, 2, 3], [3, 2, 1]]), *state), names,
-                 folder / "score.onnx", timed=True)
+    export_graphs(model, folder)
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("step", "score"):
         quantize_dynamic(folder / f"{name}.onnx", folder / f"{name}.int8.onnx", weight_type=QuantType.QInt8)
@@ -113,41 +108,46 @@ def weight_bytes(model: LanguageModel) -> dict[str, float]:
     return {"fp32": 4.0 * stepped, "bf16": 2.0 * stepped, "int8": 1.0 * stepped}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    keep_freed_memory()
+def measure(layers: int, rounds: int) -> list[tuple]:
+    """(model, batch, sampler, chars/s, vs nn.LSTM, bytes/char) rows for one model shape."""
     torch.manual_seed(0)
-    model = LanguageModel(VOCAB, ModelConfig(hidden_size=HIDDEN, num_layers=LAYERS, embedding_size=HIDDEN)).eval()
-    folder = Path(tempfile.mkdtemp())
-    others = {"rnnkit int8 (torch)": Int8Model(model), **onnx_models(model, folder)}
-    bandwidth, sizes = copy_bandwidth(), weight_bytes(model)
-    rows = []
+    model = LanguageModel(VOCAB, ModelConfig(hidden_size=HIDDEN, num_layers=layers, embedding_size=HIDDEN)).eval()
+    others = {"rnnkit int8 (torch)": Int8Model(model), **onnx_models(model, Path(tempfile.mkdtemp()))}
+    sizes, rows = weight_bytes(model), []
     for batch, length in ((1, 1000), (64, 200)):
-        runners = {"nn.LSTM, one char per call": lstm_sampler(batch, length),
-                   "nn.LSTMCell x2": cell_sampler(batch, length),
+        runners = {"nn.LSTM, one char per call": lstm_sampler(batch, length, layers),
+                   f"nn.LSTMCell x{layers}": cell_sampler(batch, length, layers),
                    "rnnkit fp32": rnnkit_sampler(model, batch, length, "fp32"),
                    "rnnkit bf16": rnnkit_sampler(model, batch, length, "bf16"),
                    **{name: rnnkit_sampler(other, batch, length, "fp32") for name, other in others.items()}}
         times = {name: [] for name in runners}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, run in runners.items():
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)
         rates = {name: batch * length / statistics.median(t) for name, t in times.items()}
         for name, rate in rates.items():
-            rows.append((batch, name, rate, rate / rates["nn.LSTM, one char per call"]))
-    print(f"sampling speed, 2x{HIDDEN} LSTM, {torch.get_num_threads()} threads; copy bandwidth {bandwidth:.1f} GB/s")
-    print(f"{'batch':>5}  {'sampler':<28} {'chars/s':>10} {'ms/step':>8} {'vs nn.LSTM':>11} {'vs fp32':>8} "
-          f"{'bytes/char':>11} {'GB/s':>6}")
-    fp32 = {batch: rate for batch, name, rate, _ in rows if name == "rnnkit fp32"}
-    for batch, name, rate, ratio in rows:
-        kind = "int8" if "int8" in name else "bf16" if "bf16" in name else "fp32"
-        per_char = sizes[kind] / batch
-        print(f"{batch:>5}  {name:<28} {rate:>10,.0f} {1000 * batch / rate:>8.3f} {ratio:>10.2f}x "
-              f"{rate / fp32[batch]:>7.2f}x {per_char:>11,.0f} {rate * per_char / 1e9:>6.1f}")
+            kind = "int8" if "int8" in name else "bf16" if "bf16" in name else "fp32"
+            rows.append((f"{layers}x{HIDDEN}", batch, name, rate, rate / rates["nn.LSTM, one char per call"],
+                         rate / rates["rnnkit fp32"], sizes[kind] / batch))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    keep_freed_memory()
+    bandwidth = copy_bandwidth()
+    rows = [row for layers in SHAPES for row in measure(layers, args.rounds)]
+    print(f"sampling speed, LSTMs of width {HIDDEN}, {torch.get_num_threads()} threads; copy bandwidth "
+          f"{bandwidth:.1f} GB/s")
+    print(f"{'model':>5}  {'batch':>5}  {'sampler':<28} {'chars/s':>10} {'ms/step':>8} {'vs nn.LSTM':>11} "
+          f"{'vs fp32':>8} {'bytes/char':>11} {'GB/s':>6}")
+    for shape, batch, name, rate, ratio, vs_fp32, per_char in rows:
+        print(f"{shape:>5}  {batch:>5}  {name:<28} {rate:>10,.0f} {1000 * batch / rate:>8.3f} {ratio:>10.2f}x "
+              f"{vs_fp32:>7.2f}x {per_char:>11,.0f} {rate * per_char / 1e9:>6.1f}")
 
 
 if __name__ == "__main__":
