@@ -19,7 +19,9 @@ ALLOWED = {
     "decode": {"decode", "nn"},
     "train": {"train", "nn", "errors", "config"},
     "viz": {"viz", "nn"},
-    "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "viz", "errors", "config", "__init__"},
+    "export": {"export", "nn", "errors"},
+    "tasks": {"tasks", "ngram", "nn", "data", "eval", "decode", "train", "viz", "export", "errors", "config",
+              "__init__"},
     "serve": {"serve", "tasks", "decode", "data", "train", "errors"},
 }
 

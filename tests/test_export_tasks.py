@@ -217,3 +217,37 @@ def test_every_cell_exports_with_its_padded_rows_stopping_at_their_lengths(cell,
     logits = session(tmp_path, "classify.onnx").run(None, {"tokens": ids.numpy(), "lengths": lengths.numpy()})[0]
     expected = predict_logits(model, sequences, torch.device("cpu"), batch_size=1).numpy()
     np.testing.assert_allclose(logits, expected, **TOLERANCE)
+
+
+@pytest.mark.parametrize("attention", ["none", "fixed", "bahdanau", "dot"])
+def test_every_kind_of_conditioning_exports_a_decoder_step_that_agrees(served_runs, attention, tmp_path):
+    """A fresh model of each kind (the served run's is Luong general): only what it reads goes in."""
+    import dataclasses
+
+    from rnnkit.tasks.sections import ModelConfig
+    from rnnkit.tasks.translate import export as translate_export
+    from rnnkit.tasks.translate import run as translate_run
+    from rnnkit.tasks.translate.model import BOS, Seq2Seq, Seq2SeqConfig
+
+    loaded = translate_run.load(served_runs["translate"])
+    torch.manual_seed(5)
+    bidirectional = attention != "dot"
+    model = Seq2Seq(15, 15, ModelConfig(cell="lstm", hidden_size=8, embedding_size=6, num_layers=2),
+                    Seq2SeqConfig(attention=attention, reverse_source=True), bidirectional).eval()
+    translate_export.export_onnx(dataclasses.replace(loaded, model=model), tmp_path)
+    description = json.loads((tmp_path / "model.json").read_text())
+    source, lengths = pad([np.array([3, 4, 5, 6, 7]), np.array([8, 9])])
+    carried = dict(zip(description["encoder"]["outputs"], session(tmp_path, "encoder.onnx").run(
+        None, {"source": source.numpy(), "lengths": lengths.numpy()}), strict=True))
+    with torch.no_grad():
+        memory, state = model.encode(source, lengths)
+    step, tokens = session(tmp_path, "decoder_step.onnx"), torch.full((2,), BOS)
+    outputs_named = description["decoder_step"]["outputs"]
+    for _ in range(5):
+        with torch.no_grad():
+            logits, state, weights = model.step(tokens, state, memory)
+        outputs = dict(zip(outputs_named, step.run(None, {"tokens": tokens.numpy(), **carried}), strict=True))
+        np.testing.assert_allclose(outputs["logits"], logits.numpy(), **TOLERANCE)
+        assert ("attention" in outputs) == (weights is not None)
+        carried.update({name[:-4]: value for name, value in outputs.items() if name.endswith("_out")})
+        tokens = logits.argmax(-1)

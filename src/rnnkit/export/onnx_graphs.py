@@ -6,14 +6,13 @@ on whole, unpacked sequences; for padded batches the graph's ``lengths`` input i
 wired into each ONNX ``LSTM``/``GRU``/``RNN`` node's ``sequence_lens``, so ONNX Runtime
 stops every row at its own length, reads the reverse direction from each row's last real
 token, and returns the state at that length: what PyTorch's packed sequences compute.
-A tanh RNN is exported as the GRU that computes the same (``elman_as_gru``).
+The modules traced are ``twins.exportable`` copies of a task's model.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
-import copy
 import inspect
 import io
 import json
@@ -26,14 +25,10 @@ import torch
 from torch import nn
 
 from rnnkit.errors import UserError
-from rnnkit.nn.fused import FusedRecurrent
-from rnnkit.nn.recurrent import RecurrentShape
 
 FORMAT = 1  # model.json's layout version
-# the smallest size of each dynamic axis; no largest: with one, the exporter adds size guards that fix
-# a sequence axis at its traced length
+# the smallest size of each dynamic axis (there is no largest)
 AXIS_MINIMUM = {"batch": 1, "time": 2, "source": 2, "letters": 2}
-GATE_OPEN = 1e4  # a gate bias that saturates its sigmoid exactly in float32
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 LENGTHS_SLOT = 4  # sequence_lens, in the inputs of all three operators
 
@@ -152,53 +147,6 @@ def wire_lengths(graph, lengths: dict[str, str]) -> None:
         wired.add(owner)
     if wired != set(lengths):
         raise RuntimeError(f"no recurrent node found under {sorted(set(lengths) - wired)} to stop at the lengths")
-
-
-class UnpackedRecurrent(FusedRecurrent):
-    """The fused stack traced on whole padded sequences: the graph's ``lengths`` input stops each row."""
-
-    def forward(self, x, state=None, lengths=None):
-        return super().forward(x, state)
-
-
-def exportable(model: nn.Module) -> nn.Module:
-    """A CPU copy of ``model`` in eval mode whose recurrent stacks (any backend) are ``UnpackedRecurrent``
-    twins with the same weights: ONNX's LSTM and GRU operators."""
-    twin = copy.deepcopy(model).cpu().eval()
-    for name, module in list(twin.named_modules()):
-        if isinstance(module, RecurrentShape) and not isinstance(module, UnpackedRecurrent):
-            parent, _, attribute = name.rpartition(".")
-            setattr(twin.get_submodule(parent) if parent else twin, attribute, unpacked_twin(module).eval())
-    return twin
-
-
-def unpacked_twin(module: RecurrentShape) -> UnpackedRecurrent:
-    if module.cell_type == "gru" and module.reset != "after":
-        raise UserError("a GRU with the reset gate before its matrix multiply (--reset before) has no ONNX "
-                        "operator; train with the default --reset after to export")
-    if module.cell_type == "rnn" and module.nonlinearity != "tanh":
-        raise UserError("only the tanh RNN exports to ONNX; train with the default --nonlinearity tanh to export")
-    weights = module.state_dict()
-    cell = module.cell_type
-    if cell == "rnn":  # torch.export fixes nn.RNN's time axis at the traced length; a GRU's stays dynamic
-        cell, weights = "gru", elman_as_gru(weights, module.hidden_size)
-    with torch.random.fork_rng(devices=[]):
-        twin = UnpackedRecurrent(cell, module.input_size, module.hidden_size, module.num_layers, module.dropout,
-                                 module.bidirectional, module.nonlinearity, module.reset)
-    twin.load_state_dict(weights)
-    return twin
-
-
-def elman_as_gru(weights: dict, hidden: int) -> dict:
-    """A tanh RNN's weights as a GRU that computes exactly the same: reset gate 1 (sigmoid(+1e4) is 1.0
-    in float32), update gate 0 (sigmoid(-1e4) is 0.0), so ``h' = n = tanh(W x + b + U h + c)``."""
-    converted = {}
-    for key, value in weights.items():
-        zeros = value.new_zeros(2 * hidden, *value.shape[1:])
-        if key.startswith("bias_ih"):
-            zeros = torch.cat([value.new_full((hidden,), GATE_OPEN), value.new_full((hidden,), -GATE_OPEN)])
-        converted[key] = torch.cat([zeros, value])  # torch.nn's GRU gate order: reset, update, new
-    return converted
 
 
 def state_names(cell: str, layers: int, prefix: str = "") -> list[str]:

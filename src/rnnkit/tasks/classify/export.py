@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rnnkit.export.onnx_graphs import Port, export_graph, exportable, require_onnx, vocabulary, write_description
+from rnnkit.export.onnx_graphs import Port, export_graph, require_onnx, vocabulary, write_description
+from rnnkit.export.twins import exportable
 from rnnkit.tasks.classify.run import LoadedClassifier
 
 

@@ -19,7 +19,6 @@ from torch import nn
 from rnnkit.export.onnx_graphs import (
     Port,
     export_graph,
-    exportable,
     flat,
     nested,
     require_onnx,
@@ -27,6 +26,7 @@ from rnnkit.export.onnx_graphs import (
     state_ports,
     write_description,
 )
+from rnnkit.export.twins import exportable
 from rnnkit.tasks.forecast.run import LoadedForecaster
 
 CALENDAR = "sin(2 pi d / 365.25), cos(2 pi d / 365.25) with d the day of the year counted from 0"

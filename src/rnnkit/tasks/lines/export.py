@@ -16,7 +16,6 @@ from torch import nn
 from rnnkit.export.onnx_graphs import (
     Port,
     export_graph,
-    exportable,
     flat,
     nested,
     require_onnx,
@@ -25,6 +24,7 @@ from rnnkit.export.onnx_graphs import (
     vocabulary,
     write_description,
 )
+from rnnkit.export.twins import exportable
 from rnnkit.tasks.lines.model import LineModel
 from rnnkit.tasks.lines.run import LoadedLines
 

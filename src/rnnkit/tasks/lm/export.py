@@ -19,7 +19,6 @@ from rnnkit.errors import UserError
 from rnnkit.export.onnx_graphs import (
     Port,
     export_graph,
-    exportable,
     flat,
     nested,
     require_onnx,
@@ -28,6 +27,7 @@ from rnnkit.export.onnx_graphs import (
     vocabulary,
     write_description,
 )
+from rnnkit.export.twins import exportable
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.run import LoadedRun
 

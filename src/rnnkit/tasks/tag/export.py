@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rnnkit.export.onnx_graphs import Port, export_graph, exportable, require_onnx, write_description
+from rnnkit.export.onnx_graphs import Port, export_graph, require_onnx, write_description
+from rnnkit.export.twins import exportable
 from rnnkit.tasks.tag.model import Tagger
 from rnnkit.tasks.tag.run import LoadedTagger
 from rnnkit.tasks.tag.vocab import CAPS, MAX_WORD_CHARS, PAD, UNK

@@ -18,7 +18,6 @@ from torch import nn
 from rnnkit.export.onnx_graphs import (
     Port,
     export_graph,
-    exportable,
     flat,
     nested,
     require_onnx,
@@ -27,6 +26,7 @@ from rnnkit.export.onnx_graphs import (
     vocabulary,
     write_description,
 )
+from rnnkit.export.twins import exportable
 from rnnkit.tasks.translate.model import BOS, EOS, PAD, SPECIALS, Memory, Seq2Seq
 from rnnkit.tasks.translate.run import LoadedTranslator
 
@@ -57,9 +57,10 @@ class DecoderStepGraph(nn.Module):
     def forward(self, tokens, *rest):
         given = dict(zip(self.names, rest, strict=False))
         state = nested(rest[len(self.names):], self.lstm)
-        summary = given.get("summary", tokens.new_zeros(tokens.shape[0], 0).float())
-        values = given.get("values", summary[:, None])
-        memory = Memory(values, given.get("keys", values), given.get("mask", values[..., 0] == 0), summary)
+        summary = given.get("summary", torch.zeros(tokens.shape[0], 0))  # read by ``fixed`` only
+        values = given.get("values", summary[:, None])                    # read by attention only
+        memory = Memory(values, given.get("keys", values),
+                        given.get("mask", torch.ones(values.shape[:2], dtype=torch.bool)), summary)
         logits, new_state, weights = self.model.step(tokens, state, memory)
         return (logits, *flat(new_state, self.lstm), *([weights] if weights is not None else []))
 
