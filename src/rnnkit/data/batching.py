@@ -15,10 +15,14 @@ import torch
 from rnnkit.errors import UserError
 
 
+def id_dtype(vocab_size: int) -> type:
+    """The smallest unsigned type that holds every id of the vocabulary (1 byte per char)."""
+    return np.uint8 if vocab_size <= 2**8 else np.uint16 if vocab_size <= 2**16 else np.uint32
+
+
 def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Store ids in the smallest unsigned type the vocabulary allows (1 byte per char)."""
-    dtype = np.uint8 if vocab_size <= 2**8 else np.uint16 if vocab_size <= 2**16 else np.uint32
-    return np.ascontiguousarray(ids, dtype=dtype)
+    """Store ids in the smallest unsigned type the vocabulary allows."""
+    return np.ascontiguousarray(ids, dtype=id_dtype(vocab_size))
 
 
 def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:

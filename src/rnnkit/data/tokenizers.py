@@ -88,7 +88,11 @@ class WordTokenizer:
 
     @classmethod
     def fit(cls, text: str, max_size: int = 10000, min_count: int = 1) -> WordTokenizer:
-        counts = Counter(WORD_PATTERN.findall(normalize(text)))
+        return cls.from_counts(Counter(WORD_PATTERN.findall(normalize(text))), max_size, min_count)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, max_size: int = 10000, min_count: int = 1) -> WordTokenizer:
+        """The ``max_size - 1`` most frequent words (ties alphabetical), however the counts were gathered."""
         ranked = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         return cls(ranked[: max_size - 1])
 
@@ -129,6 +133,11 @@ class BPETokenizer:
 
     @classmethod
     def fit(cls, text: str, vocab_size: int = 1000) -> BPETokenizer:
+        return cls.fit_lines(text.splitlines(keepends=True) or [text], vocab_size)
+
+    @classmethod
+    def fit_lines(cls, lines: Iterable[str], vocab_size: int = 1000) -> BPETokenizer:
+        """Trained from an iterator of lines: a corpus larger than memory streams through."""
         from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE(unk_token=None))
@@ -137,7 +146,6 @@ class BPETokenizer:
         tokenizer.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[UNK], show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        lines = text.splitlines(keepends=True) or [text]
         tokenizer.train_from_iterator(lines, trainer=trainer)
         return cls(tokenizer)
 

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,6 +100,19 @@ def save_ids(path: Path, ids: np.ndarray) -> np.ndarray:
 def _write_npy(path: Path, ids: np.ndarray) -> None:
     with open(path, "wb") as handle:
         np.save(handle, ids, allow_pickle=False)
+
+
+def save_raw_ids(path: Path, raw: Path, dtype: np.dtype, count: int) -> np.ndarray:
+    """``save_ids`` for ids already on disk as raw ``dtype`` values (a streamed corpus): the .npy header,
+    then the raw bytes copied across in blocks, so no step holds the array in memory."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as out, open(raw, "rb") as source:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                      "shape": (count,)}
+            np.lib.format.write_array_header_1_0(out, header)
+            shutil.copyfileobj(source, out, 16 << 20)
+    atomic_write(path, write)
+    return load_ids(path)
 
 
 def load_ids(path: Path) -> np.ndarray:

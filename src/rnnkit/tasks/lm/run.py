@@ -23,10 +23,11 @@ from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
 from rnnkit.tasks.choices import Choice, explain
 from rnnkit.tasks.interface import Run, loader
+from rnnkit.tasks.lm.corpus import corpus_in_new_run
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.lm.task import LanguageModelTask
 from rnnkit.tasks.requests import Sampling
-from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, run_tokenizer, saved_precision
+from rnnkit.tasks.runs import resolve_device, resumed_loop, run_header, run_tokenizer, saved_precision
 from rnnkit.tasks.sections import DataConfig, ModelConfig, decode_errors_of
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -71,10 +72,7 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     False makes ``--backend auto`` time the backends again (``--no-cache``).
     """
     device = resolve_device(device_name)
-    tokenizer, train_ids, val_ids, start_text = prepare_data(sources, data)
-    run = new_run_dir(out, sources)
-    train_ids, val_ids = (checkpoint.save_ids(run / name, ids)
-                          for name, ids in ((checkpoint.TRAIN_IDS, train_ids), (checkpoint.VAL_IDS, val_ids)))
+    run, tokenizer, train_ids, val_ids, start_text = corpus_in_new_run(sources, data, out, show_progress)
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision, use_cache)
