@@ -40,7 +40,7 @@ def train_for(data: list[str], model: ModelConfig, seconds: float, work: Path, n
 
 
 def depth(data: list[str], out: Path, quick: bool) -> dict:
-    seconds = 3 if quick else 300
+    seconds = 2 if quick else 300
     hidden = 128 if quick else 384
     results: dict = {"seconds": seconds, "hidden": hidden, "layers": {}}
     rows = []
@@ -58,7 +58,7 @@ def depth(data: list[str], out: Path, quick: bool) -> dict:
 
 
 def cells(data: list[str], out: Path, quick: bool) -> dict:
-    seconds = 3 if quick else 300
+    seconds = 2 if quick else 300
     lstm_hidden = 128 if quick else 384
     results: dict = {"seconds": seconds, "cells": {}}
     rows = []
