@@ -4,8 +4,9 @@ Files are decoded incrementally (a character split across two blocks is decoded 
 and cut into pieces only where cutting changes nothing (``ANY_CUT``, ``TOKEN_CUT``), so
 every piece normalises and tokenises on its own exactly as it would inside the whole
 text. A text with no such place for long (one huge line of spaced words without
-punctuation, for a word or BPE model) is held whole until one comes. The split into training and
-validation text is the in-memory one (``data.split``): by raw character position.
+punctuation, for a word or BPE model) is held whole until one comes. The split into
+training and validation text is the in-memory one (``data.split``): by raw character
+position.
 Peak memory is a few blocks, whatever the corpus size.
 """
 
@@ -28,7 +29,6 @@ from rnnkit.data.tokenizers import (
     CharTokenizer,
     Tokenizer,
     WordTokenizer,
-    _code_points,
     fit_tokenizer,
     normalize,
 )
@@ -179,10 +179,10 @@ def safe_cut(text: str, kind: str = "word", limit: int | None = None) -> int:
 def fit_streamed(kind: str, pieces: Iterable[str], vocab_size: int) -> Tokenizer:
     """``fit_tokenizer`` over pieces of the training text: the same vocabulary as from the whole text."""
     if kind == "char":
-        seen: set[int] = set()
+        seen: set[str] = set()
         for piece in pieces:
-            seen.update(np.unique(_code_points(normalize(piece))).tolist())
-        return CharTokenizer([chr(c) for c in sorted(seen)])
+            seen.update(CharTokenizer.fit(piece).chars)
+        return CharTokenizer(list(seen))
     if kind == "word":
         counts: Counter = Counter()
         for piece in pieces:
@@ -192,7 +192,7 @@ def fit_streamed(kind: str, pieces: Iterable[str], vocab_size: int) -> Tokenizer
         return BPETokenizer.fit_lines((line for piece in pieces for line in piece.splitlines(keepends=True)),
                                       vocab_size=vocab_size)
     for _ in pieces:
-        pass  # the byte tokenizer has no vocabulary to learn
+        pass  # the byte tokenizer learns nothing, but the caller watches this pass for the start text
     return fit_tokenizer(kind, "", vocab_size)
 
 

@@ -149,9 +149,9 @@ def wire_lengths(graph, lengths: dict[str, str]) -> None:
         raise RuntimeError(f"no recurrent node found under {sorted(set(lengths) - wired)} to stop at the lengths")
 
 
-def state_names(cell: str, layers: int, prefix: str = "") -> list[str]:
+def state_names(cell: str, layers: int) -> list[str]:
     """A recurrent state as graph inputs: ``h0`` (and ``c0`` for an LSTM) per layer, each ``[B, H]``."""
-    return [f"{prefix}{kind}{k}" for k in range(layers) for kind in (("h", "c") if cell == "lstm" else ("h",))]
+    return [f"{kind}{k}" for k in range(layers) for kind in (("h", "c") if cell == "lstm" else ("h",))]
 
 
 def flat(state, lstm: bool) -> tuple:
