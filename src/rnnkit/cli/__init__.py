@@ -13,6 +13,7 @@ from rnnkit.cli.train import cmd_resume, cmd_train, modern_argv, refuse_foreign
 from rnnkit.cli.use import cmd_cache, cmd_corpora, cmd_experiment, cmd_export, cmd_report, cmd_serve, cmd_verb
 from rnnkit.errors import UserError
 from rnnkit.runtime import keep_freed_memory
+from rnnkit.train import distributed
 from rnnkit.train.generations import DISK_ERRORS
 from rnnkit.train.signals import Interrupted
 
@@ -26,7 +27,9 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_verb,
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, unknown = parser.parse_known_args(modern_argv(sys.argv[1:] if argv is None else list(argv)))
+    words = modern_argv(sys.argv[1:] if argv is None else list(argv))
+    args, unknown = parser.parse_known_args(words)
+    args.argv = words  # --nproc starts the workers with the same words
     if unknown and args.command != "train":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     keep_freed_memory()
@@ -35,10 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             refuse_foreign(args.task, unknown)
         return COMMANDS[args.command](args)
     except UserError as err:
-        print(f"rnnkit: error: {err}", file=sys.stderr)
+        if distributed.current().leader:  # every rank meets the same bad input; one says so
+            print(f"rnnkit: error: {err}", file=sys.stderr)
         return 2
     except Interrupted as err:
-        print(f"rnnkit: {err}", file=sys.stderr)
+        if distributed.current().leader:
+            print(f"rnnkit: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit: error: {err.filename or 'a file'}: {err.strerror}; free some space (or make the folder "
               "writable) and run the command again", file=sys.stderr)
         return 2
+    finally:
+        distributed.leave()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def _add_train(commands) -> None:
                              ("--eval-every", int, "steps between validations")):
         resume.add_argument(flag, type=kind, help=text)
     _add_device_and_progress(resume)
+    _add_distributed(resume)
 
 
 def _add_task(tasks, task: Task) -> None:
@@ -49,11 +50,20 @@ def _add_task(tasks, task: Task) -> None:
                      "(see `rnnkit corpora`)")
     sub.add_argument("--out", help="run directory to create (default: runs/NAME)")
     _add_device_and_progress(sub)
+    if task.resume is not None:
+        _add_distributed(sub)
     if task.times_backends:
         sub.add_argument("--no-cache", action="store_true", help="--backend auto: time the backends again and "
                          "leave the cache untouched (see `rnnkit cache show`)")
     for part in task.sections.values():
         add_arguments(sub, part.config, defaults_to_none=True, only=part.flags)
+
+
+def _add_distributed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=int, default=1, metavar="N", help="data-parallel on N processes of this "
+                        "machine (started through torchrun; for several machines run torchrun yourself)")
+    parser.add_argument("--dist-backend", default="auto", choices=("auto", "gloo", "nccl"),
+                        help="under torchrun or --nproc: nccl on CUDA, gloo on CPU (default: auto)")
 
 
 def _add_device_and_progress(parser: argparse.ArgumentParser) -> None:

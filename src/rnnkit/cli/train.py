@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from rnnkit.cli.launch import launch, leader_speaks
 from rnnkit.config import flag_name, overrides
 from rnnkit.errors import UserError
 from rnnkit.tasks import TASKS, task_named, task_of
 from rnnkit.tasks.requests import TrainRequest
+from rnnkit.tasks.runs import restarted_here
+from rnnkit.train import distributed, generations
 from rnnkit.train.loop import TrainConfig
 
 RESUMABLE_CHANGES = ("steps", "minutes", "patience", "eval_every")
@@ -52,12 +56,19 @@ def refuse_foreign(task_name: str, unknown: list[str]) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     task = task_named(args.task)
+    if getattr(args, "nproc", 1) > 1 and not distributed.launched():
+        return launch(args.argv, args.nproc)
+    distributed.join(getattr(args, "dist_backend", "auto"), args.device)
+    if args.out and restarted_here(Path(args.out)) and generations.latest(Path(args.out)) is not None:
+        with leader_speaks():  # torchrun restarted the group: on from the last checkpoint
+            return task.resume(Path(args.out), {}, args.device, args.progress)
     values = {}
     for part in task.sections.values():
         values.update({k: v for k, v in overrides(part.config, args).items() if k in part.flags})
     request = TrainRequest(args.data, args.out, args.device, args.progress, task.build_sections(values),
                            set(values), use_cache=not getattr(args, "no_cache", False))
-    return task.train(request)
+    with leader_speaks():
+        return task.train(request)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -66,5 +77,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if task.resume is None:
         raise UserError(f"{args.run}: a {task.name} run cannot resume; an n-gram model is counted in one "
                         "pass, train it again")
+    if args.nproc > 1 and not distributed.launched():
+        return launch(args.argv, args.nproc)
+    distributed.join(args.dist_backend, args.device)
     changes = {k: v for k, v in overrides(TrainConfig, args).items() if k in RESUMABLE_CHANGES}
-    return task.resume(args.run, changes, args.device, args.progress)
+    with leader_speaks():
+        return task.resume(args.run, changes, args.device, args.progress)

@@ -15,8 +15,10 @@ from torch.nn import functional as F
 
 @torch.no_grad()
 def stream_nats(model, ids: np.ndarray, streams: int = 16, seq_len: int = 256,
-                device: torch.device | str = "cpu") -> tuple[float, int]:
-    """(total nats, tokens predicted) for ``model(ids (B, T), state) -> (logits, state)``."""
+                device: torch.device | str = "cpu", world=None) -> tuple[float, int]:
+    """(total nats, tokens predicted) for ``model(ids (B, T), state) -> (logits, state)``. With a
+    ``world`` of several ranks (``train.distributed``) each scores its share of the streams and the
+    totals are summed, which is the whole stream's score."""
     predictions = len(ids) - 1
     if predictions < 1:
         return 0.0, 0
@@ -32,12 +34,15 @@ def stream_nats(model, ids: np.ndarray, streams: int = 16, seq_len: int = 256,
     was_training = model.training
     model.eval()
     total, state = 0.0, None
-    inputs_t = torch.from_numpy(inputs).to(device)
-    targets_t = torch.from_numpy(targets).to(device)
-    for start in range(0, per_stream, seq_len):
+    rows = slice(None) if world is None else world.part(streams)
+    inputs_t = torch.from_numpy(inputs[rows]).to(device)
+    targets_t = torch.from_numpy(targets[rows]).to(device)
+    for start in range(0, per_stream if len(inputs_t) else 0, seq_len):
         logits, state = model(inputs_t[:, start:start + seq_len], state)
         chunk_targets = targets_t[:, start:start + seq_len]
         total += F.cross_entropy(logits.float().flatten(0, 1), chunk_targets.flatten(),
                                  ignore_index=-1, reduction="sum").item()
     model.train(was_training)
+    if world is not None:
+        total = world.sum(total)[0]
     return total, predictions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -17,7 +18,7 @@ from rnnkit.errors import UserError
 from rnnkit.tasks.choices import Choice, apply, chosen_for
 from rnnkit.tasks.interface import DAMAGE
 from rnnkit.tasks.sections import DataConfig, ModelConfig
-from rnnkit.train import checkpoint, generations
+from rnnkit.train import checkpoint, distributed, generations
 from rnnkit.train.loop import Task, TrainConfig, TrainLoop
 from rnnkit.train.precision import resolve_precision
 
@@ -25,32 +26,57 @@ SPLITS = ("train", "val", "test")
 
 
 def resolve_device(name: str) -> torch.device:
+    """``--device``; under torchrun, a CUDA device is this rank's own GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.current().device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
-    return torch.device(name)
+    return distributed.current().device(torch.device(name))
 
 
 def new_run_dir(out: str | None, sources: list[str]) -> Path:
-    """``--out`` if given (refusing to overwrite a run), else runs/NAME, runs/NAME-2, ..."""
+    """``--out`` if given (refusing to overwrite a run), else runs/NAME, runs/NAME-2, ...
+    Under torchrun the leader makes it and tells the other ranks."""
+    world = distributed.current()
+    if not world.leader:
+        return Path(world.broadcast_text(""))
     if out:
         run = Path(out)
-        if (run / checkpoint.CONFIG).exists():
+        if (run / checkpoint.CONFIG).exists() and not restarted_here(run):
             raise UserError(f"{run}: already holds a run; continue it with `rnnkit resume {run}` or pick a new --out")
     else:
+        if world.active and distributed.may_restart():
+            raise UserError("torchrun --max-restarts: give --out DIR, so a restarted group finds the run it trains")
         stem = Path(sources[0]).stem or "run"
         run, n = Path("runs") / stem, 2
         while run.exists():
             run, n = Path("runs") / f"{stem}-{n}", n + 1
     run.mkdir(parents=True, exist_ok=True)
+    if (run / checkpoint.CONFIG).exists():  # restarted before its first checkpoint: its logs go, it starts over
+        for name in ("metrics.jsonl", "samples.jsonl"):
+            (run / name).unlink(missing_ok=True)
+    if world.active:
+        world.broadcast_text(str(run))
     return run
+
+
+def restarted_here(run: Path) -> bool:
+    """Whether ``run`` was made by this torchrun launch before it restarted the group (``--max-restarts``)."""
+    if not distributed.restarted():
+        return False
+    try:
+        made_by = checkpoint.read_json(run / checkpoint.CONFIG).get("distributed", {}).get("run_id")
+    except (UserError, AttributeError):
+        return False
+    return made_by is not None and made_by == distributed.launch_id()
 
 
 def run_header(task: str, sources: list[str], **fields) -> dict:
     """The start of every config.json: format, version, task and where the data came from."""
+    world = distributed.current()
     return {"rnnkit_format": checkpoint.FORMAT, "rnnkit_version": __version__, "task": task,
-            "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources], **fields}
+            "sources": [str(Path(s).resolve()) if Path(s).exists() else s for s in sources], **fields,
+            **({"distributed": world.describe()} if world.active else {})}
 
 
 def settle_labelled(train_split: list[Example], given: set[str] | None, model_config: ModelConfig,
@@ -82,21 +108,28 @@ def saved_precision(config: dict) -> str:
 def resumed_loop(run: Path, model: torch.nn.Module, task: Task, train_config: TrainConfig, config: dict,
                  device: torch.device, show_progress: bool | None) -> TrainLoop:
     """A loop at the run's newest complete checkpoint: weights, optimizer, RNG and the task's carried
-    state, with the logs cut back to it. A run from before generations is converted to one here."""
-    with checkpoint.run_lock(run):  # refuse now, before the new budget is written over a live run's
+    state, with the logs cut back to it. A run from before generations is converted to one here.
+    Under torchrun every rank reads the checkpoint; the leader alone locks and writes."""
+    world = distributed.current()
+    if world.active:
+        config["distributed"] = world.describe()
+    with checkpoint.run_lock(run) if world.leader else contextlib.nullcontext():
         state, where = read_checkpoint(run, model, device)
-        checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
+        if world.leader:
+            checkpoint.write_json(run / checkpoint.CONFIG, config)  # the new budget, for the next resume
         loop = TrainLoop(model, task, train_config, run, show_progress)
         try:
             loop.load_state_dict(state)
         except DAMAGE as err:
             raise UserError(f"{run}: the checkpoint in {where} is damaged ({err.__class__.__name__}); delete it "
                             "to resume from the one before, or train again") from None
-        generations.rewind_logs(run, state)
+        if world.leader:
+            generations.rewind_logs(run, state)
         if where == checkpoint.STATE:
             loop.save()
             where += f", converted to {generations.latest(run).name}"
-    print(f"run {run}: resuming at step {loop.step} (from {where})", file=sys.stderr)
+    if world.leader:
+        print(f"run {run}: resuming at step {loop.step} (from {where})", file=sys.stderr)
     return loop
 
 
@@ -139,12 +172,13 @@ def start_split_run(task: str, sources: list[str], out: str | None, splits: dict
     ``sections`` are the run's config dataclasses (model, train, data...), saved as JSON.
     """
     run = new_run_dir(out, sources)
-    for name in SPLITS:
-        write_split(run, name, splits[name])
     config = run_header(task, sources, labels=labels, split=origin, auto=auto or [],
                         **{name: to_dict(section) for name, section in sections.items()})
-    checkpoint.write_json(run / checkpoint.CONFIG, config)
-    checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
+    if distributed.current().leader:  # every rank made the same split; one writes it
+        for name in SPLITS:
+            write_split(run, name, splits[name])
+        checkpoint.write_json(run / checkpoint.CONFIG, config)
+        checkpoint.write_json(run / checkpoint.TOKENIZER, tokenizer.to_dict())
     return run, config
 
 

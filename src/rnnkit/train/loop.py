@@ -10,6 +10,7 @@ atomic checkpoints, exact resume, Ctrl-C and divergence.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -24,9 +25,10 @@ from tqdm import tqdm
 
 from rnnkit.config import option
 from rnnkit.errors import UserError
-from rnnkit.train import checkpoint, generations
+from rnnkit.train import checkpoint, distributed, generations
 from rnnkit.train.best_pool import BestPool
 from rnnkit.train.precision import PRECISIONS
+from rnnkit.train.progress import progress_bar
 from rnnkit.train.schedule import learning_rate, progress
 from rnnkit.train.signals import Interrupted, install_stop_handlers
 
@@ -93,8 +95,12 @@ class TrainLoop:
         self.last_eval: dict = {}
         self.show_progress = show_progress
         self._stop_signal: int | None = None
-        self._last_refresh = 0.0
         self._gnorm = 0.0
+        self.world = distributed.current()
+        self._clock = 0.0  # this rank's own training time; ``elapsed`` is the ranks' mean
+        self._stop_everywhere = False
+        self.world.broadcast_parameters(model)
+        distributed.seed_rank(self.world, config.seed)
 
     # -- resume --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -104,6 +110,9 @@ class TrainLoop:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "task": self.task.carried_state(), "best_pool": self.pool.state(),
+            # every rank's dropout generator, so a resumed group draws the same masks
+            **({"rank_rng": list(self.world.gather_rows(torch.get_rng_state()[None]).unbind(0))}
+               if self.world.active else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -111,18 +120,24 @@ class TrainLoop:
         self.best_score, self.bad_evals = float(state["best_score"]), int(state["bad_evals"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        ranks = state.get("rank_rng", [])
+        if self.world.active and len(ranks) == self.world.size:
+            torch.set_rng_state(ranks[self.world.rank])
+        elif self.world.active:
+            distributed.seed_rank(self.world, self.config.seed)  # another world size: new dropout masks
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.task.load_carried_state(state["task"])
         self.pool.load(state.get("best_pool", []))
         self.saved_step = self.step
+        self._clock = self.elapsed
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None) -> dict:
         """Train until the budget, early stopping, ``stop_at`` steps, or Ctrl-C; returns the last scores.
 
         The run directory is locked meanwhile: a second process training it is refused."""
-        with checkpoint.run_lock(self.run):
+        with checkpoint.run_lock(self.run) if self.world.leader else contextlib.nullcontext():  # leader's lock
             try:
                 return self._fit(stop_at)
             except OSError as err:
@@ -134,7 +149,7 @@ class TrainLoop:
         config = self.config
         if config.steps <= 0 and config.minutes <= 0:
             raise UserError("no budget: pass --steps N or --minutes M")
-        bar = self._progress_bar()
+        bar = progress_bar(self.config, self.step, self.elapsed, self.show_progress if self.world.leader else False)
         previous_handlers = install_stop_handlers(self._request_stop)
         units_seen, training_time = 0, 0.0
         try:
@@ -142,24 +157,24 @@ class TrainLoop:
                 step_started = time.perf_counter()
                 loss = self.train_step()
                 step_time = time.perf_counter() - step_started
-                self.elapsed += step_time  # training time only: validation does not eat the budget
+                self._clock += step_time  # training time only: validation does not eat the budget
+                if not self.world.active:
+                    self.elapsed = self._clock
                 training_time += step_time
                 units_seen += self.task.units_per_step()
                 rate = units_seen / max(training_time, 1e-9)
-                if self.step % 10 == 0:
+                if self.step % 10 == 0 and self.world.leader:
                     self._log({"step": self.step, "loss": loss, "lr": self._lr(), "grad_norm": self._gnorm,
                                "elapsed": round(self.elapsed, 3), f"{self.task.unit}_per_s": round(rate)})
-                self._update_bar(bar, loss, rate)
-                if self._stop_signal is not None:
-                    self._evaluate_and_save()
-                    how = "interrupted" if self._stop_signal == signal.SIGINT else \
-                        f"stopped by {signal.Signals(self._stop_signal).name}"
-                    raise Interrupted(f"{how} at step {self.step}; checkpoint saved in {self.run}; "
-                                      f"continue with: rnnkit resume {self.run}", self._stop_signal)
+                if bar is not None:
+                    bar.update_to(self.step, self.elapsed, loss, rate, self.task, self.last_eval)
+                if self._stop_signal is not None or self._stop_everywhere:
+                    self._stop_here()
                 if self.step % config.eval_every == 0 and self._evaluate_and_save():
                     break
             if self.saved_step != self.step:
                 self._evaluate_and_save()
+            self.world.barrier()  # the last checkpoint is written before any rank reads it
         finally:
             for signum, previous in previous_handlers.items():
                 signal.signal(signum, previous)
@@ -170,23 +185,41 @@ class TrainLoop:
                               "best_objective": self.best_score}
         return self.last_eval
 
+    def _stop_here(self) -> None:
+        """A stop was asked for (here or on another rank): checkpoint, then say how to continue."""
+        self._evaluate_and_save()
+        stopped_by = self._stop_signal or signal.SIGTERM  # another rank's signal: as torchrun's
+        how = "interrupted" if stopped_by == signal.SIGINT else f"stopped by {signal.Signals(stopped_by).name}"
+        raise Interrupted(f"{how} at step {self.step}; checkpoint saved in {self.run}; "
+                          f"continue with: rnnkit resume {self.run}", stopped_by)
+
     def train_step(self) -> float:
+        started = time.perf_counter()
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss = self.task.loss(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        value = self._synchronise(loss, started) if self.world.active else loss.item()
         if self.config.clip > 0:
             gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
         else:
             gnorm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.model.parameters()
                                                           if p.grad is not None]))
-        value, self._gnorm = loss.item(), float(gnorm)
+        self._gnorm = float(gnorm)
         if not (math.isfinite(value) and math.isfinite(self._gnorm)):
             self._diverged(value, "loss" if not math.isfinite(value) else "gradient norm")
         self.optimizer.step()
         self.step += 1
+        return value
+
+    def _synchronise(self, loss: torch.Tensor, started: float) -> float:
+        """Gradients summed over the ranks; the global loss, the stop request and the clock agreed."""
+        clock = self._clock + time.perf_counter() - started
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        value, self._stop_everywhere, self.elapsed = self.world.sync_step(
+            params, loss, self._stop_signal is not None, clock)
         return value
 
     def _diverged(self, value: float, what: str) -> None:
@@ -196,12 +229,11 @@ class TrainLoop:
                         "lower --lr or --clip and train again")
 
     def _evaluate_and_save(self) -> bool:
-        """Validate, sample, checkpoint; returns True when early stopping says stop."""
+        """Validate, sample, checkpoint; returns True when early stopping says stop. Every rank
+        validates its share; the leader alone samples, logs and writes."""
         scores = self.task.evaluate()
         if not math.isfinite(scores["loss"]):
             self._diverged(scores["loss"], "validation loss")
-        generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
-        text = self.task.sample(generator)
         score = scores.get("objective", scores["loss"])
         improved = score < self.best_score
         if improved:
@@ -210,20 +242,26 @@ class TrainLoop:
             self.bad_evals += 1
         self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3),
                           "best_objective": self.best_score}
-        self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
-                   **{f"val_{k}": v for k, v in scores.items()}})
-        self._report(scores, improved)
-        _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
-                                                   "text": text})
-        self.save(self.pool.offer(self.run, self.model, score, self.step))
+        if self.world.leader:
+            generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
+            text = self.task.sample(generator)
+            self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
+                       **{f"val_{k}": v for k, v in scores.items()}})
+            self._report(scores, improved)
+            _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
+                                                       "text": text})
+        self.save(self.world.leader and self.pool.offer(self.run, self.model, score, self.step))
         return self.config.patience > 0 and self.bad_evals >= self.config.patience
 
     def save(self, best_changed: bool = False) -> None:
-        """The best weights when they changed, then a new checkpoint generation (``generations.save``)."""
-        if best_changed:
-            self.pool.write_best(self.run, self.model, self.step)
-        generations.save(self.run, self.model, self.state_dict(), self.config.keep)
-        self.pool.clean(self.run)
+        """The best weights when they changed, then a new checkpoint generation (``generations.save``).
+        Every rank hands in its carried state and generator; the leader writes."""
+        state = self.state_dict()
+        if self.world.leader:
+            if best_changed:
+                self.pool.write_best(self.run, self.model, self.step)
+            generations.save(self.run, self.model, state, self.config.keep)
+            self.pool.clean(self.run)
         self.saved_step = self.step
 
     # -- helpers -------------------------------------------------------------------------------
@@ -246,7 +284,7 @@ class TrainLoop:
 
     def _report(self, scores: dict, improved: bool) -> None:
         """One line per validation, above the progress bar (or alone when there is none)."""
-        if self.show_progress is False:
+        if self.show_progress is False or not self.world.leader:
             return
         line = (f"step {self.step:>6}  {self.elapsed:7.1f}s  val {self.task.describe(scores)}"
                 f"{'  *best' if improved else ''}")
@@ -254,28 +292,6 @@ class TrainLoop:
 
     def _log(self, record: dict) -> None:
         _append_jsonl(self.run / "metrics.jsonl", record)
-
-    def _progress_bar(self) -> tqdm | None:
-        show = sys.stderr.isatty() if self.show_progress is None else self.show_progress
-        if not show:
-            return None
-        if self.config.steps > 0:
-            return tqdm(total=self.config.steps, initial=self.step, unit="step", dynamic_ncols=True)
-        total = round(self.config.minutes * 60)
-        return tqdm(total=total, initial=min(round(self.elapsed), total), unit="s", dynamic_ncols=True,
-                    bar_format="{l_bar}{bar}| {n:.0f}/{total}s [{elapsed}<{remaining}{postfix}]")
-
-    def _update_bar(self, bar: tqdm | None, loss: float, rate: float) -> None:
-        if bar is None:
-            return
-        bar.n = self.step if self.config.steps > 0 else min(self.elapsed, bar.total)
-        val = self.task.describe(self.last_eval, short=True) if self.last_eval else ""
-        bar.set_postfix_str(f"loss {loss:.3f}" + (f" val {val}" if val else "")
-                            + f" {rate:,.0f} {self.task.unit}/s", refresh=False)
-        now = time.perf_counter()
-        if now - self._last_refresh > 0.25:
-            bar.refresh()
-            self._last_refresh = now
 
 
 def _append_jsonl(path: Path, record: dict) -> None:

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from rnnkit.data.sequences import ShuffledBatches, pad
 from rnnkit.eval.classification import classification_scores
 from rnnkit.tasks.classify.model import Classifier, predict_logits
+from rnnkit.train import distributed
 from rnnkit.train.precision import autocast
 
 SHOWN_EXAMPLES = 6
@@ -45,16 +46,29 @@ class ClassificationTask:
         return self._chars
 
     def loss(self, step: int) -> torch.Tensor:
-        chosen = self.batches.indices(step)
+        """The batch's weighted mean loss; under torchrun, this rank's rows' part of it."""
+        world, everyone = distributed.current(), self.batches.indices(step)
+        self._chars = sum(len(self.train_ids[i]) for i in everyone)
+        chosen = world.mine(everyone)
+        if len(chosen) == 0:
+            return distributed.no_rows()
         ids, lengths = pad([self.train_ids[i] for i in chosen])
-        self._chars = int(lengths.sum())
         targets = torch.from_numpy(self.train_labels[chosen]).to(self.device)
         with autocast(self.device, self.precision):
             logits = self.model(ids.to(self.device), lengths.to(self.device))
-        return F.cross_entropy(logits.float(), targets, weight=self.weights)
+        loss = F.cross_entropy(logits.float(), targets, weight=self.weights)
+        return world.share(loss, self._weight(chosen), self._weight(everyone))
+
+    def _weight(self, rows: np.ndarray) -> float:
+        """What these rows weigh in the batch's weighted mean (their count, without class weights)."""
+        if self.weights is None:
+            return float(len(rows))
+        return float(self.weights.cpu()[torch.from_numpy(self.train_labels[rows])].sum())
 
     def evaluate(self) -> dict:
-        logits = predict_logits(self.model, self.val_ids, self.device, self.precision)
+        world = distributed.current()  # each rank scores its part of the validation split
+        logits = world.gather_rows(predict_logits(self.model, world.mine(self.val_ids), self.device,
+                                                  self.precision))
         truth = torch.from_numpy(self.val_labels)
         loss = float(F.cross_entropy(logits, truth))
         result = classification_scores(self.val_labels, logits.argmax(-1).numpy(), self.labels)

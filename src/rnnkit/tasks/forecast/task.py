@@ -10,6 +10,7 @@ from rnnkit.data.sequences import ShuffledBatches
 from rnnkit.data.timeseries import day_of_year_features
 from rnnkit.eval.forecast import forecast_errors
 from rnnkit.tasks.forecast.model import ForecastConfig, Forecaster, Scaling, forecast_windows, windows
+from rnnkit.train import distributed
 
 
 class SeriesView:
@@ -60,17 +61,25 @@ class ForecastTask:
         return self._read
 
     def loss(self, step: int) -> torch.Tensor:
-        origins = self.train_origins[self.batches.indices(step)]
+        """Mean error over the batch's windows; under torchrun, this rank's windows' part of it."""
+        world, everyone = distributed.current(), self.train_origins[self.batches.indices(step)]
+        self._read = len(everyone) * self.config.lookback
+        origins = world.mine(everyone)
+        if len(origins) == 0:
+            return distributed.no_rows()
         x = windows(self.view.inputs, origins, self.config.lookback).to(self.device)
         target_index = origins[:, None] + np.arange(self.config.outputs)[None, :]
         targets = torch.from_numpy(self.view.scaled_target(target_index).astype(np.float32)).to(self.device)
-        self._read = x.shape[0] * x.shape[1]
         predictions, _ = self.model(x)
         loss = F.l1_loss if self.config.loss == "mae" else F.mse_loss
-        return loss(predictions[:, -1], targets)
+        return world.share(loss(predictions[:, -1], targets), len(origins), len(everyone))
 
     def evaluate(self) -> dict:
-        predicted = self.view.forecast(self.model, self.val_origins, self.config)
+        world = distributed.current()  # each rank forecasts its part of the validation windows
+        mine = world.mine(self.val_origins)
+        mine_predicted = self.view.forecast(self.model, mine, self.config) if len(mine) else \
+            np.zeros((0, self.config.horizon))
+        predicted = world.gather_rows(torch.from_numpy(mine_predicted)).numpy()
         truth = self.view.truth(self.val_origins, self.config.horizon)
         errors = forecast_errors(truth, predicted, self.scale)
         scaled_mse = float(np.mean(((predicted - truth) / self.view.scaling.std[0]) ** 2))

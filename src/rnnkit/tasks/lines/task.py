@@ -11,6 +11,7 @@ from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.decode.sampling import generate_lines
 from rnnkit.eval.scores import scores
 from rnnkit.tasks.lines.model import LineModel
+from rnnkit.train import distributed
 from rnnkit.train.precision import autocast
 
 IGNORE = -100  # cross_entropy's ignore_index: padding is never scored
@@ -66,16 +67,24 @@ class LineTask:
         return self._tokens
 
     def loss(self, step: int) -> torch.Tensor:
-        chosen = self.batches.indices(step)
+        """Mean loss over the batch's tokens; under torchrun, this rank's lines' part of it."""
+        world, everyone = distributed.current(), self.batches.indices(step)
+        self._tokens = sum(len(self.train_ids[i]) + 1 for i in everyone)  # each line and its end
+        chosen = world.mine(everyone)
+        if len(chosen) == 0:
+            return distributed.no_rows()
         inputs, targets, lengths = line_batch([self.train_ids[i] for i in chosen], self.model.boundary)
-        self._tokens = int(lengths.sum())
         labels = None if self.train_labels is None else torch.from_numpy(self.train_labels[chosen]).to(self.device)
         with autocast(self.device, self.precision):
             logits, _ = self.model(inputs.to(self.device), labels, None, lengths.to(self.device))
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten().to(self.device), ignore_index=IGNORE)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten().to(self.device), ignore_index=IGNORE)
+        return world.share(loss, float(lengths.sum()), float(self._tokens))
 
     def evaluate(self) -> dict:
-        total, tokens = line_nats(self.model, self.val_ids, self.val_labels, self.device, self.precision)
+        world = distributed.current()  # each rank scores its part of the validation lines
+        labels = None if self.val_labels is None else world.mine(self.val_labels)
+        total, tokens = world.sum(*line_nats(self.model, world.mine(self.val_ids), labels, self.device,
+                                             self.precision))
         result = scores(total, tokens, self.val_chars)
         return {"loss": result["nats_per_token"], **result}
 

@@ -25,11 +25,11 @@ from rnnkit.tasks.choices import Choice, explain
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lm.corpus import corpus_in_new_run
 from rnnkit.tasks.lm.model import LanguageModel
-from rnnkit.tasks.lm.task import LanguageModelTask
+from rnnkit.tasks.lm.task import LanguageModelTask, streams_of
 from rnnkit.tasks.requests import Sampling
-from rnnkit.tasks.runs import resolve_device, resumed_loop, run_header, run_tokenizer, saved_precision
+from rnnkit.tasks.runs import new_run_dir, resolve_device, resumed_loop, run_header, run_tokenizer, saved_precision
 from rnnkit.tasks.sections import DataConfig, ModelConfig, decode_errors_of
-from rnnkit.train import checkpoint
+from rnnkit.train import checkpoint, distributed
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import autocast, resolve_precision
 
@@ -72,22 +72,39 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     False makes ``--backend auto`` time the backends again (``--no-cache``).
     """
     device = resolve_device(device_name)
-    run, tokenizer, train_ids, val_ids, start_text = corpus_in_new_run(sources, data, out, show_progress)
-    precision = resolve_precision(train_config.precision, device)
-    train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
-    model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision, use_cache)
+    streams_of(distributed.current(), data.batch_size)  # a batch the ranks cannot share: refused before any work
+    if distributed.current().leader:
+        run, tokenizer, train_ids, val_ids, start_text = corpus_in_new_run(sources, data, out, show_progress)
+        precision = resolve_precision(train_config.precision, device)
+        train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
+        model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision,
+                                                       use_cache)
+        write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
+                         backend_choice=backend_choice)
+        distributed.current().barrier()
+    else:
+        run, tokenizer, train_ids, val_ids, start_text, model_config, train_config = leaders_run(out, sources)
     torch.manual_seed(train_config.seed)
     model = LanguageModel(tokenizer.vocab_size, model_config).to(device)
-    write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
-                     backend_choice=backend_choice)
     print(f"run {run}: {len(train_ids):,} training and {len(val_ids):,} validation tokens, "
           f"vocabulary {tokenizer.vocab_size}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}, {precision}, "
-          f"{model_config.backend} backend", file=sys.stderr)
+          f"{model_config.num_layers}x{model_config.hidden_size} {model_config.cell} on {device}, "
+          f"{train_config.precision}, {model_config.backend} backend", file=sys.stderr)
     task = LanguageModelTask(model, tokenizer, train_ids, val_ids, data, start_text, device,
-                             train_config.sample_length, precision, train_config.seed)
+                             train_config.sample_length, train_config.precision, train_config.seed)
     loop = TrainLoop(model, task, train_config, run, show_progress)
     return run, loop.fit(stop_at=stop_at)
+
+
+def leaders_run(out: str | None, sources: list[str]) -> tuple:
+    """A follower rank's view of the run the leader is preparing: once its header is written, the
+    corpus, tokenizer and settings (backend and precision resolved) as the leader saved them."""
+    run = new_run_dir(out, sources)
+    distributed.current().barrier()
+    config = checkpoint.read_config(run)
+    train_ids, val_ids = (checkpoint.load_ids(run / name) for name in (checkpoint.TRAIN_IDS, checkpoint.VAL_IDS))
+    return (run, run_tokenizer(run), train_ids, val_ids, config["start_text"],
+            from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"]))
 
 
 def resolve_backend(model_config: ModelConfig, data: DataConfig, train_config: TrainConfig,

@@ -9,16 +9,21 @@ from torch.nn import functional as F
 from rnnkit.data.batching import StreamBatches
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.decode.sampling import generate
+from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.nn import detach_state, map_state
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.sections import DataConfig
+from rnnkit.train import distributed
 from rnnkit.train.precision import autocast
 
 
 class LanguageModelTask:
-    """Loss, validation, samples and the carried hidden state for ``TrainLoop``."""
+    """Loss, validation, samples and the carried hidden state for ``TrainLoop``.
+
+    Under torchrun, rank r of W trains streams ``[r B/W, (r+1) B/W)`` of the global batch of B and
+    carries their state, so the ranks together take the steps one process takes with all B."""
 
     def __init__(self, model: LanguageModel, tokenizer: Tokenizer, train_ids: np.ndarray,
                  val_ids: np.ndarray, data: DataConfig, start_text: str, device: torch.device,
@@ -34,6 +39,8 @@ class LanguageModelTask:
         self.start_ids = tokenizer.encode(start_text)
         self.sample_length = sample_length
         self.state = None
+        self.world = distributed.current()
+        self.rows = streams_of(self.world, data.batch_size)
 
     unit = "chars"  # what units_per_step counts, as the log and the progress bar name it
 
@@ -43,12 +50,14 @@ class LanguageModelTask:
 
     def loss(self, step: int) -> torch.Tensor:
         inputs, targets, starts_epoch = self.batches.batch(step)
+        inputs, targets = inputs[self.rows], targets[self.rows]
         if starts_epoch:
             self.state = None  # each pass over the data starts from a zero state
         with autocast(self.device, self.precision):
             logits, state = self.model(inputs.to(self.device), self.state)
         self.state = self._restart_some(detach_state(state), step)  # truncated BPTT: carry the value, cut the graph
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets.to(self.device).flatten())
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.to(self.device).flatten())
+        return self.world.share(loss, 1, self.world.size)  # every rank holds B/W streams
 
     def _restart_some(self, state, step: int):
         """Zero the state of a random few streams. A model that only ever continues a carried
@@ -60,13 +69,13 @@ class LanguageModelTask:
             return state
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         keep = (torch.rand(self.data.batch_size, 1, generator=generator) >= self.data.state_reset)
-        keep = keep.to(self.device)
+        keep = keep[self.rows].to(self.device)  # the global draw, this rank's streams
         return map_state(lambda t: t * keep.to(t.dtype), state)
 
     def evaluate(self) -> dict:
         with autocast(self.device, self.precision):
             total, tokens = stream_nats(self.model, self.val_ids, self.data.eval_streams,
-                                        self.data.seq_len, self.device)
+                                        self.data.seq_len, self.device, self.world)
         result = scores(total, tokens, self.val_chars)
         return {"loss": result["nats_per_token"], **result}
 
@@ -82,10 +91,24 @@ class LanguageModelTask:
         return self.tokenizer.decode(tokens)
 
     def carried_state(self) -> dict:
-        return {"hidden": [] if self.state is None else list(self.state)}
+        """The whole batch's state (every rank's streams, gathered): a resumed run may use
+        another world size that divides the batch."""
+        if self.state is None:
+            return {"hidden": []}
+        return {"hidden": list(map_state(self.world.gather_rows, self.state))}
 
     def load_carried_state(self, state: dict) -> None:
         hidden = state["hidden"]
         self.state = None if not hidden else tuple(
-            tuple(t.to(self.device) for t in s) if isinstance(s, tuple | list) else s.to(self.device)
-            for s in hidden)
+            tuple(t[self.rows].to(self.device) for t in s) if isinstance(s, tuple | list)
+            else s[self.rows].to(self.device) for s in hidden)
+
+
+def streams_of(world: distributed.World, batch_size: int) -> slice:
+    """This rank's streams of the global batch; the batch must split evenly over the ranks."""
+    if batch_size % world.size:
+        fits = [b for b in (batch_size - batch_size % world.size, batch_size - batch_size % world.size
+                            + world.size) if b > 0]
+        raise UserError(f"--batch-size {batch_size} does not split over {world.size} processes: the global "
+                        f"batch must be a multiple of {world.size} ({' or '.join(map(str, fits))})")
+    return world.part(batch_size)

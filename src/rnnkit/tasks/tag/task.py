@@ -11,6 +11,7 @@ from rnnkit.data.sequences import ShuffledBatches
 from rnnkit.eval.tagging import entity_scores, token_accuracy
 from rnnkit.tasks.tag.model import Tagger, predict_tags
 from rnnkit.tasks.tag.vocab import UNK, Encoded, TagVocab, collate
+from rnnkit.train import distributed
 from rnnkit.train.precision import autocast
 
 SHOWN_SENTENCES = 3
@@ -48,15 +49,28 @@ class TaggingTask:
         return out
 
     def loss(self, step: int) -> torch.Tensor:
-        chosen = self.batches.indices(step)
-        batch = collate([self.train[i] for i in chosen], self.replaced_words(chosen, step)).to(self.device)
-        self._words = int(batch.lengths.sum())
+        """Mean loss per word of the batch; under torchrun, this rank's sentences' part of it (the
+        replacements drawn for the whole batch, so they do not depend on the world size)."""
+        world, everyone = distributed.current(), self.batches.indices(step)
+        replaced = self.replaced_words(everyone, step)
+        self._words = sum(len(words) for words in replaced)
+        chosen, words = world.mine(everyone), world.mine(replaced)
+        if len(chosen) == 0:
+            return distributed.no_rows()
+        batch = collate([self.train[i] for i in chosen], words).to(self.device)
         with autocast(self.device, self.precision):
             scores = self.model.emissions(batch)
-        return self.model.loss(batch, scores)
+        return world.share(self.model.loss(batch, scores), float(batch.lengths.sum()), float(self._words))
 
     def evaluate(self) -> dict:
-        predicted, loss = predict_tags(self.model, self.val, self.device, self.precision, with_loss=True)
+        world = distributed.current()  # each rank tags its part of the validation sentences
+        mine = world.mine(self.val)
+        predicted, loss = predict_tags(self.model, mine, self.device, self.precision, with_loss=True) \
+            if mine else ([], 0.0)
+        words = sum(len(s.words) for s in mine)
+        total, words = world.sum(loss * words, words)
+        loss = total / max(words, 1)
+        predicted = world.gather_sequences([list(map(int, row)) for row in predicted])
         truth = [[self.vocab.tags[i] for i in s.tags] for s in self.val]
         guessed = [[self.vocab.tags[i] for i in row] for row in predicted]
         scores = {"loss": loss, "accuracy": token_accuracy(truth, guessed)}

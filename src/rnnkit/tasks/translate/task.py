@@ -19,6 +19,7 @@ from rnnkit.tasks.translate.decoding import (
     translate_ids,
 )
 from rnnkit.tasks.translate.model import PAD, Seq2Seq
+from rnnkit.train import distributed
 from rnnkit.train.precision import autocast
 
 SHOWN_EXAMPLES = 4
@@ -64,30 +65,44 @@ class TranslationTask:
         return loss, int((target_out != PAD).sum())
 
     def loss(self, step: int) -> torch.Tensor:
-        chosen = self.batches.indices(step)
+        """Mean loss over the batch's target tokens; under torchrun, this rank's pairs' part of it."""
+        world, everyone = distributed.current(), self.batches.indices(step)
+        self._tokens = sum(len(self.targets[i]) for i in everyone)
+        chosen = world.mine(everyone)
+        if len(chosen) == 0:
+            return distributed.no_rows()
         self.model.train()
-        coins = torch.Generator().manual_seed(self.seed * 1_000_003 + step)  # a resumed run draws the same
-        loss, self._tokens = self._loss([self.sources[i] for i in chosen], [self.targets[i] for i in chosen],
-                                        self.label_smoothing, self.teacher_forcing, coins)
-        return loss
+        # a resumed run draws the same coins; each rank its own
+        coins = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 7_919 * world.rank)
+        loss, tokens = self._loss([self.sources[i] for i in chosen], [self.targets[i] for i in chosen],
+                                  self.label_smoothing, self.teacher_forcing, coins)
+        return world.share(loss, tokens, self._tokens)
 
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Teacher-forced loss (nats per target token, no smoothing) and greedy BLEU and chrF."""
         self.model.eval()
+        world = distributed.current()  # each rank scores and translates its part of the validation pairs
+        sources, targets = world.mine(self.val_sources), world.mine(self.val_targets)
         total, tokens = 0.0, 0
-        for start in range(0, len(self.val), self.batch_size):
+        for start in range(0, len(sources), self.batch_size):
             rows = slice(start, start + self.batch_size)
-            loss, count = self._loss(self.val_sources[rows], self.val_targets[rows], 0.0, 1.0)
+            loss, count = self._loss(sources[rows], targets[rows], 0.0, 1.0)
             total, tokens = total + float(loss) * count, tokens + count
-        hypotheses = self.translate(self.val_sources)
+        total, tokens = world.sum(total, tokens)
+        hypotheses = [decode_target(self.target_tokenizer, ids)
+                      for ids in world.gather_sequences(self._best_ids(sources))]
         scores = corpus_scores(hypotheses, [t for _, t in self.val])
         return {"loss": total / max(tokens, 1), "bleu": scores["bleu"], "chrf": scores["chrf"],
                 "objective": -scores["bleu"]}
 
     def translate(self, sources: list[np.ndarray]) -> list[str]:
-        found = translate_ids(self.model, sources, Decoding(batch_size=max(self.batch_size, 64)), self.precision)
-        return [decode_target(self.target_tokenizer, best[0].tokens) for best in found]
+        return [decode_target(self.target_tokenizer, ids) for ids in self._best_ids(sources)]
+
+    def _best_ids(self, sources: list[np.ndarray]) -> list[list[int]]:
+        found = translate_ids(self.model, sources, Decoding(batch_size=max(self.batch_size, 64)), self.precision) \
+            if sources else []
+        return [list(best[0].tokens) for best in found]
 
     def describe(self, scores: dict, short: bool = False) -> str:
         if short:
