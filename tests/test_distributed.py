@@ -3,6 +3,7 @@ same global batch, resumed and restarted runs included. Each launch is a real to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,8 @@ from safetensors.numpy import load_file
 
 from rnnkit.cli import main
 from tests.test_classify import synthetic_names, write_class_folder
+from tests.test_forecast import write_csv
+from tests.test_tag import make_neighbour_data
 from tests.test_translate import synthetic_pairs
 
 LM = ["--hidden-size", "32", "--num-layers", "2", "--batch-size", "8", "--seq-len", "32", "--dropout", "0",
@@ -94,6 +97,30 @@ def test_a_classifier_and_a_translator_train_on_two_ranks_as_on_one(tmp_path):
         assert last_validation(two)["val_objective"] == pytest.approx(objective, abs=1e-9)
 
 
+def other_tasks(folder: Path) -> list[tuple[str, Path, list[str]]]:
+    """Line models (conditioned on a label), forecasters and taggers, each on a small data set."""
+    write_class_folder(folder / "names", synthetic_names(200, seed=3))
+    t = np.arange(400)
+    write_csv(folder / "series.csv", np.round(np.sin(t / 6.0) + 0.01 * t, 4))
+    make_neighbour_data(folder / "tagged", sentences=300)
+    small = ["--hidden-size", "24", "--batch-size", "15", "--dropout", "0", "--warmup-steps", "2", "--device",
+             "cpu", "--no-progress"]
+    return [("lines", folder / "names", [*small, "--embedding-size", "12", "--condition-on", "label"]),
+            ("forecast", folder / "series.csv", [*small, "--lookback", "12", "--season", "30"]),
+            ("tag", folder / "tagged", [*small, "--embedding-size", "12"])]
+
+
+def test_line_models_forecasters_and_taggers_train_on_two_ranks_as_on_one(tmp_path):
+    for task, data, flags in other_tasks(tmp_path):
+        one, two = tmp_path / f"{task}-1", tmp_path / f"{task}-2"
+        common = ["train", task, str(data), *flags, "--steps", "4", "--eval-every", "4"]
+        assert main([*common, "--out", str(one)]) == 0
+        done = rnnkit(*common, "--out", str(two), "--nproc", "2")
+        assert done.returncode == 0, done.stderr
+        assert_same_weights(one, two)
+        assert last_validation(two)["val_loss"] == pytest.approx(last_validation(one)["val_loss"], rel=1e-6)
+
+
 def test_resuming_under_two_ranks_and_then_one_continues_exactly(tmp_path, text):
     # a constant learning rate after warm-up, so a budget of 3 steps stopped at 3 is 9 steps stopped at 3
     flags = [*LM, "--schedule", "constant", "--eval-every", "3"]
@@ -149,13 +176,20 @@ def test_a_worker_killed_mid_run_restarts_the_group_from_its_last_checkpoint(tmp
     uninterrupted = launch(whole)
     assert uninterrupted.wait(timeout=120) == 0, uninterrupted.stderr.read()
     launcher = launch(killed)
-    deadline = time.monotonic() + 60
-    while not (killed / "checkpoints" / "step-00000020").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    victims = workers_of(launcher)
-    assert len(victims) == 2, "torchrun's two workers"
-    os.kill(victims[1], signal.SIGKILL)
-    _, err = launcher.communicate(timeout=180)
+    try:
+        deadline = time.monotonic() + 60
+        while not (killed / "checkpoints" / "step-00000020").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        victims = workers_of(launcher)
+        assert len(victims) == 2, "torchrun's two workers"
+        os.kill(victims[1], signal.SIGKILL)
+        _, err = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:  # nothing left running when the test fails
+            for pid in workers_of(launcher):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            launcher.kill()
     assert launcher.returncode == 0, err
     assert "resuming at step" in err and "resuming at step 80" not in err  # restarted mid-run
     steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
