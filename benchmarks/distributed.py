@@ -10,7 +10,7 @@ character model streamed and read whole in memory (``benchmarks/streaming.py``);
 reader runs under an address-space limit, so a corpus that does not fit fails instead of swapping.
 Prints one table.
 
-    python benchmarks/distributed.py [--rounds 3] [--steps 60] [--megabytes 1024]
+    python benchmarks/distributed.py [--rounds 3] [--steps 60] [--megabytes 1024 (0: no corpus)]
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 
 from streaming import measure, write_corpus  # benchmarks/streaming.py, beside this script
 
-MODELS = {"default (1x512 LSTM)": [], "2x512 LSTM": ["--num-layers", "2"]}
+MODELS = {"default (1x512 LSTM, B=16)": [], "2x512 LSTM, B=16": ["--num-layers", "2"],
+          "2x512 LSTM, B=64": ["--num-layers", "2", "--batch-size", "64"]}
 MEMORY_LIMIT_GB = 18  # of this machine's 24 GiB: the in-memory reader's ceiling
 
 
@@ -76,14 +77,16 @@ def main() -> None:
     text, cores = training_text(), os.cpu_count() or 1
     print(f"{cores} cores; training on {Path(text).name}, {args.steps} steps, median of {args.rounds} rounds")
     ranks = f"{args.nproc} x {cores // args.nproc} threads"
-    print(f"{'model':<22} {'1 x ' + str(cores) + ' threads':>16} {ranks:>16} {'ranks / one':>11}")
+    print(f"{'model':<27} {'1 x ' + str(cores) + ' threads':>16} {ranks:>16} {'ranks / one':>11}")
     for name, flags in MODELS.items():
         rates: dict[int, list[float]] = {1: [], args.nproc: []}
         for _ in range(args.rounds):
             for processes in rates:
                 rates[processes].append(chars_per_s(text, flags, processes, args.steps, work))
         one, many = (statistics.median(rates[p]) for p in rates)
-        print(f"{name:<22} {one:>12,.0f} c/s {many:>12,.0f} c/s {many / one:>10.0%}")
+        print(f"{name:<27} {one:>12,.0f} c/s {many:>12,.0f} c/s {many / one:>10.0%}")
+    if args.megabytes <= 0:
+        return
     corpus = work / "corpus.txt"
     write_corpus(corpus, args.megabytes)
     size = corpus.stat().st_size / 2**20

@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 
 from rnnkit.errors import UserError
 from rnnkit.train import distributed
@@ -48,13 +47,14 @@ def launch(argv: list[str], nproc: int) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def leader_speaks() -> Iterator[None]:
-    """Only rank 0 prints (one progress bar, one summary); the others stay quiet unless they crash,
-    whose traceback reaches the real stderr once this context has closed."""
+def as_rank(train: Callable[[], int]) -> int:
+    """Train as this rank: only rank 0 prints (one progress bar, one summary) and finishes the run
+    (test scores, plots); the others stay quiet and stop when training ends, unless they crash,
+    whose traceback reaches the real stderr."""
     if distributed.current().leader:
-        yield
-        return
+        return train()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        yield
-    sys.stdout.flush()
+        try:
+            return train()
+        except distributed.FollowerDone:
+            return 0

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnkit.cli.launch import launch, leader_speaks
+from rnnkit.cli.launch import as_rank, launch
 from rnnkit.config import flag_name, overrides
 from rnnkit.errors import UserError
 from rnnkit.tasks import TASKS, task_named, task_of
@@ -60,15 +60,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return launch(args.argv, args.nproc)
     distributed.join(getattr(args, "dist_backend", "auto"), args.device)
     if args.out and restarted_here(Path(args.out)) and generations.latest(Path(args.out)) is not None:
-        with leader_speaks():  # torchrun restarted the group: on from the last checkpoint
-            return task.resume(Path(args.out), {}, args.device, args.progress)
+        # torchrun restarted the group: on from the last checkpoint
+        return as_rank(lambda: task.resume(Path(args.out), {}, args.device, args.progress))
     values = {}
     for part in task.sections.values():
         values.update({k: v for k, v in overrides(part.config, args).items() if k in part.flags})
     request = TrainRequest(args.data, args.out, args.device, args.progress, task.build_sections(values),
                            set(values), use_cache=not getattr(args, "no_cache", False))
-    with leader_speaks():
-        return task.train(request)
+    return as_rank(lambda: task.train(request))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -81,5 +80,4 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return launch(args.argv, args.nproc)
     distributed.join(args.dist_backend, args.device)
     changes = {k: v for k, v in overrides(TrainConfig, args).items() if k in RESUMABLE_CHANGES}
-    with leader_speaks():
-        return task.resume(args.run, changes, args.device, args.progress)
+    return as_rank(lambda: task.resume(args.run, changes, args.device, args.progress))

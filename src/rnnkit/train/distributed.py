@@ -25,6 +25,11 @@ TIMEOUT = datetime.timedelta(minutes=30)  # a leader preparing a large corpus ke
 RANK_SEED_STRIDE = 1_000_003  # rank r's dropout generator: seed * stride + r + 1 (rank 0 of one process: untouched)
 
 
+class FollowerDone(Exception):
+    """Raised on every rank but 0 when training ends: the test scores, plots and summary that come
+    after are the leader's, so the other ranks stop here (the command returns 0)."""
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place among the ranks: a single process is rank 0 of 1."""

@@ -95,10 +95,9 @@ class TrainLoop:
         self.last_eval: dict = {}
         self.show_progress = show_progress
         self._stop_signal: int | None = None
-        self._gnorm = 0.0
+        self._gnorm, self._stop_everywhere = 0.0, False
         self.world = distributed.current()
         self._clock = 0.0  # this rank's own training time; ``elapsed`` is the ranks' mean
-        self._stop_everywhere = False
         self.world.broadcast_parameters(model)
         distributed.seed_rank(self.world, config.seed)
 
@@ -139,7 +138,10 @@ class TrainLoop:
         The run directory is locked meanwhile: a second process training it is refused."""
         with checkpoint.run_lock(self.run) if self.world.leader else contextlib.nullcontext():  # leader's lock
             try:
-                return self._fit(stop_at)
+                final = self._fit(stop_at)
+                if self.world.leader:
+                    return final
+                raise distributed.FollowerDone
             except OSError as err:
                 if err.errno not in generations.DISK_ERRORS:
                     raise
@@ -174,7 +176,6 @@ class TrainLoop:
                     break
             if self.saved_step != self.step:
                 self._evaluate_and_save()
-            self.world.barrier()  # the last checkpoint is written before any rank reads it
         finally:
             for signum, previous in previous_handlers.items():
                 signal.signal(signum, previous)
