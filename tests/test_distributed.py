@@ -197,6 +197,24 @@ def test_a_worker_killed_mid_run_restarts_the_group_from_its_last_checkpoint(tmp
     assert_same_weights(whole, killed, tolerance=0.0)
 
 
+def test_sigterm_to_the_launcher_stops_every_rank_at_one_step_with_a_checkpoint(tmp_path, text):
+    run = tmp_path / "stopped"
+    launcher = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "lm", str(text), *LM, "--steps", "100000",
+                                 "--eval-every", "20", "--out", str(run), "--nproc", "2"],
+                                env=WORKER_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (run / "checkpoints" / "step-00000020").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 128 + signal.SIGTERM
+    said = [line for line in err.splitlines() if line.startswith("rnnkit:")]
+    assert len(said) == 1 and said[0].startswith("rnnkit: stopped by SIGTERM at step ")
+    step = int(said[0].split("at step ")[1].split(";")[0])
+    assert (run / "checkpoints" / f"step-{step:08d}").exists()  # both ranks stopped at that step
+    assert "Traceback" not in err
+
+
 def test_a_batch_the_ranks_cannot_share_is_one_line_before_any_work(tmp_path, text):
     done = rnnkit("train", "lm", str(text), *LM, "--batch-size", "5", "--steps", "2", "--out",
                   str(tmp_path / "odd"), "--nproc", "2")

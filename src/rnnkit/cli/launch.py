@@ -31,6 +31,7 @@ def without_nproc(argv: list[str]) -> list[str]:
 
 def launch(argv: list[str], nproc: int) -> int:
     """Run ``rnnkit ARGV`` on ``nproc`` local ranks; the exit code is the first failing rank's, else 0."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -38,12 +39,17 @@ def launch(argv: list[str], nproc: int) -> int:
         raise UserError(f"--nproc {nproc}: give 1 or more processes")
     # Each rank gets its share of the cores (torchrun would give each one thread, with a warning).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # workers say what failed
+    # torchrun's own reports stay quiet: the workers say what happened, in one line
+    for name in [*logging.root.manager.loggerDict, "torch.distributed.elastic"]:
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         run(parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "rnnkit", *without_nproc(argv)]))
     except ChildFailedError as err:
         codes = [failure.exitcode for failure in err.failures.values()]
         return next((code for code in codes if code > 0), 1)
+    except SignalException as err:  # Ctrl-C or SIGTERM: the workers checkpointed and said how to resume
+        return 128 + int(err.sigval)
     return 0
 
 
