@@ -103,7 +103,7 @@ def test_resume_exact_with_the_cosine_schedule(tmp_path, shakespeare_slice):
         assert torch.equal(value, split[key]), key
 
 
-def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, trained, shakespeare_slice):
+def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, trained, shakespeare_slice, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     binary = tmp_path / "data.bin"
@@ -134,12 +134,14 @@ def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, trained, shakespeare
         (["sample", str(foreign)], "incompatible rnnkit version"),
         (["train", "lm", str(shakespeare_slice), "--out", str(trained)], "already holds a run"),
     ]
-    for args, message in cases:
-        result = rnnkit(*args)
-        assert result.returncode == 2, (args, result.stderr)
-        assert message in result.stderr, (args, result.stderr)
-        assert "Traceback" not in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    first = rnnkit(*cases[0][0])  # the console entry point, as a user runs it; the rest in process
+    assert first.returncode == 2 and cases[0][1] in first.stderr and "Traceback" not in first.stderr
+    assert len(first.stderr.strip().splitlines()) == 1, first.stderr
+    for args, message in cases[1:]:
+        capsys.readouterr()
+        assert main(list(args)) == 2, args  # an unexpected exception would fail here, not print
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, (args, err)
 
 
 def test_latin1_trains_with_the_encoding_flag(tmp_path):
