@@ -237,12 +237,16 @@ def test_translation_runs_predict_eval_and_resume_exactly(tmp_path, capsys):
     assert (tmp_path / "att.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["predict", run, "1 2 3 4 5 6", "--max-length", "2", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["translations"][0]["text"].split()) <= 2
-    (tmp_path / "src.txt").write_text("1 2 3\n4 5 6 7\n")
-    (tmp_path / "ref.txt").write_text("3 2 1\n7 6 5 4\n")
+    (tmp_path / "src.txt").write_text("1 2 3\n4 5 6 7\n99 1 2\n")  # 99 is no word of the training pairs
+    (tmp_path / "ref.txt").write_text("3 2 1\n7 6 5 4\n2 1 99\n")
     assert main(["eval", run, "--source", str(tmp_path / "src.txt"), "--target", str(tmp_path / "ref.txt"),
                  "--json", "--beam", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"bleu", "chrf", "bleu_signature", "by_length"} <= set(result) and result["sentences"] == 2
+    assert {"bleu", "chrf", "bleu_signature", "by_length"} <= set(result) and result["sentences"] == 3
+    assert result["unknown_in_source"] == 1
+    assert main(["predict", run, "--file", str(tmp_path / "src.txt"), "--beam", "2", "--json"]) == 0
+    texts = [json.loads(line)["translations"][0]["text"] for line in capsys.readouterr().out.splitlines()]
+    assert result["unknown_in_output"] == sum(t.split().count("<unk>") for t in texts)
 
 
 def test_pairs_filters_rebuild_the_tutorial_subset_and_read_gzip(tmp_path):

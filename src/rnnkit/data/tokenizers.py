@@ -18,6 +18,7 @@ import numpy as np
 from rnnkit.data.byte_tokenizer import ByteTokenizer
 
 UNK = "<unk>"
+UNK_ID = 0  # every tokenizer numbers <unk> first
 UNK_CHAR = "\ufffd"  # how a char model prints an unknown character
 WORD_PATTERN = re.compile(r" ?\w+| ?[^\w\s]+|\s+(?!\S)|\s+")
 

@@ -79,6 +79,8 @@ class TranslationScores(Result):
     sentences: int
     by_length: list[dict]        # BLEU per source-length bucket: words, sentences, bleu
     beam: int
+    unknown_in_output: int = 0   # <unk> tokens the translations hold (each one a word BLEU cannot match)
+    unknown_in_source: int = 0   # source tokens outside the source vocabulary
 
 
 @dataclasses.dataclass(frozen=True)

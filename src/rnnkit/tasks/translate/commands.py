@@ -128,6 +128,8 @@ def evaluate(args: EvalRequest) -> int:
     print(f"{what}: {result.sentences:,} sentences, {search}\n"
           f"BLEU  {result.bleu:.2f}  ({result.bleu_signature})\n"
           f"chrF  {result.chrf:.2f}  ({result.chrf_signature})\n"
+          f"<unk> in the output: {result.unknown_in_output:,} (in the source: {result.unknown_in_source:,} tokens "
+          "outside its vocabulary)\n"
           "BLEU by source length (words):")
     for row in result.by_length:
         print(f"  {row['words']:>6}  {row['sentences']:>6,} sentences  BLEU {row['bleu']:6.2f}")

@@ -16,8 +16,8 @@ import torch
 
 from rnnkit.config import from_dict, to_dict
 from rnnkit.data.labelled import LabelledConfig
-from rnnkit.data.pairs import Pair, PairsConfig, load_pairs, read_aligned, read_tsv
-from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
+from rnnkit.data.pairs import Pair, PairsConfig, clean, load_pairs, read_aligned, read_tsv
+from rnnkit.data.tokenizers import UNK_ID, Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
@@ -145,8 +145,6 @@ def load(run: Path, device_name: str = "cpu", weights: str = checkpoint.BEST) ->
 def translate(loaded: LoadedTranslator, sentences: list[str], decoding: Decoding,
               precision: str = "fp32") -> list[list[tuple[str, Hypothesis]]]:
     """Each sentence's ``n_best`` translations with their hypotheses (tokens, scores, attention)."""
-    from rnnkit.data.pairs import clean
-
     if not sentences:
         raise UserError("nothing to translate; pass sentences as arguments or --file with one per line")
     ids = [encode_source(loaded.source_tokenizer, clean(s)) for s in sentences]
@@ -175,5 +173,9 @@ def evaluate(loaded: LoadedTranslator, pairs: list[Pair], decoding: Decoding,
     outputs = translate(loaded, [s for s, _ in pairs], decoding, precision)
     hypotheses = [found[0][0] for found in outputs]
     references = [t for _, t in pairs]
+    unknown = UNK_ID + SPECIALS  # the tokenizers' <unk>, as the model numbers it
+    in_output = sum(int(t) == unknown for found in outputs for t in found[0][1].tokens)
+    in_source = sum(int((encode_source(loaded.source_tokenizer, clean(s)) == unknown).sum()) for s, _ in pairs)
     return TranslationScores.of(corpus_scores(hypotheses, references), beam=decoding.beam,
-                                by_length=bleu_by_length([s for s, _ in pairs], hypotheses, references))
+                                by_length=bleu_by_length([s for s, _ in pairs], hypotheses, references),
+                                unknown_in_output=in_output, unknown_in_source=in_source)
