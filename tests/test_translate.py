@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from rnnkit.cli import main
 from rnnkit.data.pairs import PairsConfig, keep, load_pairs
-from rnnkit.data.sequences import pad
+from rnnkit.data.sequences import TokenBatches, pad
 from rnnkit.decode.beam import beam_search, greedy
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
 from rnnkit.nn.attention import AdditiveAttention, MultiplicativeAttention
@@ -292,3 +292,40 @@ def test_the_training_report_of_a_translator_shows_bleu_and_attention_maps(tmp_p
     section = page[page.index("<h2>Attention</h2>"):page.index("<h2>Samples")]
     assert section.count('src="data:image/png;base64,') == 3 and "http" not in page
     assert (run / "report-attention-1.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_token_batches_are_maximal_under_the_budget_visit_every_pair_once_and_repeat_from_the_seed():
+    lengths = np.random.default_rng(1).integers(3, 40, size=2000)
+    lengths[7] = 900  # longer than the budget: a batch of its own
+    batches = TokenBatches(lengths, 600, seed=5)
+    epoch = [batches.indices(step) for step in range(batches.per_epoch)]
+    assert sorted(np.concatenate(epoch).tolist()) == list(range(2000))
+    ordered = sorted(epoch, key=lambda b: (lengths[b].max(), lengths[b].min(), -len(b)))  # the batches in length order
+    assert np.all(np.diff(np.concatenate([np.sort(lengths[b]) for b in ordered])) >= 0)
+    for batch, after in itertools.pairwise(ordered):
+        rows, longest = len(batch), lengths[batch].max()
+        assert rows * longest <= 600 or rows == 1
+        assert (rows + 1) * max(longest, lengths[after].min()) > 600  # the next pair would not have fitted
+    again = TokenBatches(lengths, 600, seed=5)  # a resumed run: the same batch for a step
+    later = 3 * batches.per_epoch + 11
+    assert np.array_equal(again.indices(later), batches.indices(later))
+    second = [batches.indices(batches.per_epoch + s) for s in range(batches.per_epoch)]
+    assert sorted(np.concatenate(second).tolist()) == list(range(2000))
+    assert [len(b) for b in sorted(second, key=lambda b: (lengths[b].max(), lengths[b].min(), -len(b)))] == \
+        [len(b) for b in ordered]  # the same cut points, other pairs meeting
+    assert any(not np.array_equal(a, b) for a, b in zip(epoch, second, strict=True))
+    padded = sum(len(b) * lengths[b].max() for b in epoch)
+    assert padded < 1.15 * lengths.sum()  # almost no padding
+
+
+def test_a_run_batched_by_tokens_resumes_exactly(tmp_path):
+    synthetic_pairs(tmp_path / "pairs.tsv", "reverse", 300, seed=4)
+    common = ["train", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--batch-tokens", "200",
+              "--eval-every", "8", "--schedule", "constant"]
+    assert main([*common, "--steps", "16", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*common, "--steps", "8", "--out", str(tmp_path / "split")]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--steps", "16"]) == 0
+    whole, split = (load_file(tmp_path / name / "last.safetensors") for name in ("whole", "split"))
+    for key in whole:
+        assert torch.equal(whole[key], split[key]), key
+    assert json.loads((tmp_path / "whole" / "config.json").read_text())["seq2seq"]["batch_tokens"] == 200

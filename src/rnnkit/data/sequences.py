@@ -60,3 +60,51 @@ class ShuffledBatches:
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
         return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@dataclass
+class TokenBatches:
+    """``indices(step)`` for batches of about ``batch_tokens`` tokens, padding counted, so a batch of
+    short pairs has many rows and one of long pairs few, and little of either is padding.
+
+    Examples are sorted by length and cut where the next row would take the batch's padded size
+    (rows times its longest) past the budget; an example longer than the budget is a batch alone.
+    Each epoch breaks ties between equal lengths at random and shuffles the batches, both from
+    the seed and the epoch: which pairs meet changes, the cut points and so the number of
+    batches do not, so a step number names one batch and a resumed run sees the same ones."""
+
+    lengths: np.ndarray
+    batch_tokens: int
+    seed: int
+    _epoch: int = field(default=-1, repr=False)
+    _batches: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = np.asarray(self.lengths)
+        if len(self.lengths) == 0:
+            raise ValueError("no examples to batch")
+        self._ends = self._cut_points(np.sort(self.lengths, kind="stable"))
+
+    def _cut_points(self, ordered: np.ndarray) -> list[int]:
+        ends, start = [], 0
+        for end in range(1, len(ordered) + 1):
+            if (end - start) * ordered[end - 1] > self.batch_tokens and end - 1 > start:
+                ends.append(end - 1)
+                start = end - 1
+        return [*ends, len(ordered)]
+
+    @property
+    def per_epoch(self) -> int:
+        return len(self._ends)
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, position = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._batches, self._epoch = self._epoch_batches(epoch), epoch
+        return self._batches[position]
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch, 2])
+        order = np.lexsort((rng.random(len(self.lengths)), self.lengths))  # by length, ties at random
+        batches = np.split(order, self._ends[:-1])
+        return [batches[i] for i in rng.permutation(len(batches))]

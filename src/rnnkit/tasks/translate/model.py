@@ -43,6 +43,8 @@ class Seq2SeqConfig:
                                     "(the rest are fed the model's own guess)")
     label_smoothing: float = option(0.1, "translate: mass spread over the vocabulary in the training loss")
     bidirectional: bool = option(True, "translate: the encoder reads each source sentence both ways")
+    batch_tokens: int = option(0, "translate: batches of about this many source and target tokens, padding "
+                               "counted, sorted by length and shuffled each epoch (0: --batch-size pairs)")
 
 
 @dataclasses.dataclass

@@ -67,7 +67,7 @@ def build_task(model: Seq2Seq, tokenizers: tuple[Tokenizer, Tokenizer], splits: 
     s2s, train = config["seq2seq"], from_dict(TrainConfig, config["train"])
     return TranslationTask(model, tokenizers, splits["train"], splits["val"], config["data"]["batch_size"],
                            train.seed, device, saved_precision(config), s2s["teacher_forcing"],
-                           s2s["label_smoothing"])
+                           s2s["label_smoothing"], s2s.get("batch_tokens", 0))  # older runs: pairs a batch
 
 
 def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, train_config: TrainConfig,

@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from rnnkit.data.pairs import Pair
-from rnnkit.data.sequences import ShuffledBatches, pad
+from rnnkit.data.sequences import ShuffledBatches, TokenBatches, pad
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.eval.bleu import corpus_scores
 from rnnkit.tasks.translate.decoding import (
@@ -31,7 +31,7 @@ class TranslationTask:
 
     def __init__(self, model: Seq2Seq, tokenizers: tuple[Tokenizer, Tokenizer], train: list[Pair],
                  val: list[Pair], batch_size: int, seed: int, device: torch.device, precision: str,
-                 teacher_forcing: float, label_smoothing: float) -> None:
+                 teacher_forcing: float, label_smoothing: float, batch_tokens: int = 0) -> None:
         self.model, self.device, self.precision = model, device, precision
         self.source_tokenizer, self.target_tokenizer = tokenizers
         self.sources = [encode_source(self.source_tokenizer, s) for s, _ in train]
@@ -40,7 +40,12 @@ class TranslationTask:
         self.val = [val[i] for i in sorted(chosen)]
         self.val_sources = [encode_source(self.source_tokenizer, s) for s, _ in self.val]
         self.val_targets = [encode_target(self.target_tokenizer, t) for _, t in self.val]
-        self.batches = ShuffledBatches(np.array([len(s) for s in self.sources]), batch_size, seed)
+        if batch_tokens > 0:  # a pair costs its source, its target and the start token the decoder reads
+            self.batches = TokenBatches(np.array([len(s) + len(t) + 1 for s, t in zip(self.sources, self.targets,
+                                                                                     strict=True)]),
+                                        batch_tokens, seed)
+        else:
+            self.batches = ShuffledBatches(np.array([len(s) for s in self.sources]), batch_size, seed)
         self.seed = seed
         self.batch_size = batch_size
         self.teacher_forcing, self.label_smoothing = teacher_forcing, label_smoothing
