@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -21,6 +22,7 @@ import torch.distributed as dist
 from rnnkit.errors import UserError
 
 BACKENDS = ("auto", "gloo", "nccl")
+Rows = TypeVar("Rows")  # a list or an array of a batch's rows
 TIMEOUT = datetime.timedelta(minutes=30)  # a leader preparing a large corpus keeps the others waiting
 RANK_SEED_STRIDE = 1_000_003  # rank r's dropout generator: seed * stride + r + 1 (rank 0 of one process: untouched)
 
@@ -70,7 +72,7 @@ class World:
             return torch.device("cuda", self.local_rank)
         return device
 
-    def mine(self, chosen):
+    def mine(self, chosen: Rows) -> Rows:
         """This rank's contiguous part of a global batch's rows (a list or an array)."""
         return chosen[self.part(len(chosen))]
 
