@@ -80,21 +80,27 @@ def test_two_ranks_train_a_language_model_as_one_process_with_the_same_global_ba
     assert done.stdout.count("validation") == 1  # one summary: the leader's
 
 
+def train_on_one_and_on_two(folder: Path, task: str, data: Path, flags: list[str], steps: int) -> tuple[dict, dict]:
+    """The same run as one process and as 2 ranks: same weights (asserted); both last validations."""
+    one, two = folder / f"{task}-1", folder / f"{task}-2"
+    common = ["train", task, str(data), *flags, "--steps", str(steps), "--eval-every", str(steps)]
+    assert main([*common, "--out", str(one)]) == 0
+    done = rnnkit(*common, "--out", str(two), "--nproc", "2")
+    assert done.returncode == 0, done.stderr
+    assert_same_weights(one, two)
+    first, second = last_validation(one), last_validation(two)
+    assert second["val_loss"] == pytest.approx(first["val_loss"], rel=1e-6)
+    return first, second
+
+
 def test_a_classifier_and_a_translator_train_on_two_ranks_as_on_one(tmp_path):
     write_class_folder(tmp_path / "names", synthetic_names(300, seed=1))
     synthetic_pairs(tmp_path / "pairs.tsv", "reverse", 400, seed=2)
     # 15 names a batch split 8 + 7 (weighted by class), a short last batch, and padded pairs
     for task, data, flags in (("classify", tmp_path / "names", CLASSIFY), ("translate", tmp_path / "pairs.tsv",
                                                                           TRANSLATE)):
-        one, two = tmp_path / f"{task}-1", tmp_path / f"{task}-2"
-        common = ["train", task, str(data), *flags, "--steps", "6", "--eval-every", "6"]
-        assert main([*common, "--out", str(one)]) == 0
-        done = rnnkit(*common, "--out", str(two), "--nproc", "2")
-        assert done.returncode == 0, done.stderr
-        assert_same_weights(one, two)
-        assert last_validation(two)["val_loss"] == pytest.approx(last_validation(one)["val_loss"], rel=1e-6)
-        objective = last_validation(one)["val_objective"]
-        assert last_validation(two)["val_objective"] == pytest.approx(objective, abs=1e-9)
+        first, second = train_on_one_and_on_two(tmp_path, task, data, flags, steps=6)
+        assert second["val_objective"] == pytest.approx(first["val_objective"], abs=1e-9)
 
 
 def other_tasks(folder: Path) -> list[tuple[str, Path, list[str]]]:
@@ -112,13 +118,7 @@ def other_tasks(folder: Path) -> list[tuple[str, Path, list[str]]]:
 
 def test_line_models_forecasters_and_taggers_train_on_two_ranks_as_on_one(tmp_path):
     for task, data, flags in other_tasks(tmp_path):
-        one, two = tmp_path / f"{task}-1", tmp_path / f"{task}-2"
-        common = ["train", task, str(data), *flags, "--steps", "4", "--eval-every", "4"]
-        assert main([*common, "--out", str(one)]) == 0
-        done = rnnkit(*common, "--out", str(two), "--nproc", "2")
-        assert done.returncode == 0, done.stderr
-        assert_same_weights(one, two)
-        assert last_validation(two)["val_loss"] == pytest.approx(last_validation(one)["val_loss"], rel=1e-6)
+        train_on_one_and_on_two(tmp_path, task, data, flags, steps=4)
 
 
 def test_resuming_under_two_ranks_and_then_one_continues_exactly(tmp_path, text):

@@ -8,8 +8,6 @@ depends only on the seed and the step, so a resumed run sees the same batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
@@ -25,30 +23,40 @@ def pad(sequences: list[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, tor
     return ids, lengths
 
 
-@dataclass
-class ShuffledBatches:
-    """``indices(step)``: which examples make up the batch of a global step."""
+class EpochBatches:
+    """``indices(step)``: which examples make up the batch of a global step. A subclass says how
+    many batches an epoch has and how one epoch is cut; the current epoch's cut is kept."""
 
-    lengths: np.ndarray
-    batch_size: int
-    seed: int
-    _epoch: int = field(default=-1, repr=False)
-    _batches: list[np.ndarray] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        self.lengths = np.asarray(self.lengths)
+    def __init__(self, lengths: np.ndarray, seed: int) -> None:
+        self.lengths, self.seed = np.asarray(lengths), seed
         if len(self.lengths) == 0:
             raise ValueError("no examples to batch")
+        self._epoch, self._batches = -1, []
 
     @property
     def per_epoch(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        raise NotImplementedError
 
     def indices(self, step: int) -> np.ndarray:
         epoch, position = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             self._batches, self._epoch = self._epoch_batches(epoch), epoch
         return self._batches[position]
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class ShuffledBatches(EpochBatches):
+    """Batches of ``batch_size`` examples, sorted by length within pools of 50 batches."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int) -> None:
+        self.batch_size = batch_size
+        super().__init__(lengths, seed)
+
+    @property
+    def per_epoch(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
@@ -62,10 +70,9 @@ class ShuffledBatches:
         return [batches[i] for i in rng.permutation(len(batches))]
 
 
-@dataclass
-class TokenBatches:
-    """``indices(step)`` for batches of about ``batch_tokens`` tokens, padding counted, so a batch of
-    short pairs has many rows and one of long pairs few, and little of either is padding.
+class TokenBatches(EpochBatches):
+    """Batches of about ``batch_tokens`` tokens, padding counted, so a batch of short pairs has
+    many rows and one of long pairs few, and little of either is padding.
 
     Examples are sorted by length and cut where the next row would take the batch's padded size
     (rows times its longest) past the budget; an example longer than the budget is a batch alone.
@@ -73,16 +80,9 @@ class TokenBatches:
     the seed and the epoch: which pairs meet changes, the cut points and so the number of
     batches do not, so a step number names one batch and a resumed run sees the same ones."""
 
-    lengths: np.ndarray
-    batch_tokens: int
-    seed: int
-    _epoch: int = field(default=-1, repr=False)
-    _batches: list[np.ndarray] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        self.lengths = np.asarray(self.lengths)
-        if len(self.lengths) == 0:
-            raise ValueError("no examples to batch")
+    def __init__(self, lengths: np.ndarray, batch_tokens: int, seed: int) -> None:
+        self.batch_tokens = batch_tokens
+        super().__init__(lengths, seed)
         self._ends = self._cut_points(np.sort(self.lengths, kind="stable"))
 
     def _cut_points(self, ordered: np.ndarray) -> list[int]:
@@ -96,12 +96,6 @@ class TokenBatches:
     @property
     def per_epoch(self) -> int:
         return len(self._ends)
-
-    def indices(self, step: int) -> np.ndarray:
-        epoch, position = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            self._batches, self._epoch = self._epoch_batches(epoch), epoch
-        return self._batches[position]
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch, 2])
