@@ -93,7 +93,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                         "trained); report a run of rnnkit train's recurrent tasks")
     out = args.out or args.run / "report.html"
     attention = task.report_extras(args.run, out.parent) if task.report_extras else None
-    written = write_report(args.run, out, out.parent, attention)
+    written = write_report(args.run, out, out.parent, attention, task.report_heading)
     print(f"{written['html']}: {written['evaluations']} validations, {written['samples']} samples; "
           f"{len(written['pngs'])} PNGs beside it")
     return 0

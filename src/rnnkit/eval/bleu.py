@@ -40,3 +40,20 @@ def bleu_by_length(sources: list[str], hypotheses: list[str], references: list[s
             rows.append({"words": f"{low + 1}-{high}" if high < math.inf else f"{low + 1}+",
                          "sentences": len(chosen), "bleu": score.score})
     return rows
+
+
+def caption_bleu(hypotheses: list[str], references: list[list[str]]) -> dict:
+    """Corpus BLEU-1 to BLEU-4 against every reference of each image (any number per image), as
+    captioning papers report them; ``bleu_signature`` is BLEU-4's."""
+    from sacrebleu.metrics import BLEU
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} images' references")
+    most = max((len(r) for r in references), default=0)
+    streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
+    scores: dict = {}
+    for order in (1, 2, 3, 4):
+        bleu = BLEU(max_ngram_order=order)
+        scores[f"bleu{order}"] = bleu.corpus_score(hypotheses, streams).score
+    scores["bleu_signature"] = str(bleu.get_signature())  # BLEU-4's, with the number of references
+    return scores

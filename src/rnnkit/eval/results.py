@@ -84,6 +84,22 @@ class TranslationScores(Result):
 
 
 @dataclasses.dataclass(frozen=True)
+class CaptionScores(Result):
+    """A captioner over photos, each scored against all its references."""
+
+    bleu1: float
+    bleu2: float
+    bleu3: float
+    bleu4: float
+    cider: float                 # CIDEr-D, as the COCO toolkit computes it
+    bleu_signature: str
+    images: int
+    beam: int
+    mean_words: float            # how long the captions are
+    distinct_words: int          # how many different words they use (a model that repeats itself uses few)
+
+
+@dataclasses.dataclass(frozen=True)
 class ForecastErrors(Result):
     mae: float
     rmse: float

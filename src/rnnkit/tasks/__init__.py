@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnnkit.data.captions import CaptionsConfig
 from rnnkit.data.conll import TaggedConfig
 from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.errors import UserError
 from rnnkit.nn.config import BACKENDS
+from rnnkit.tasks.caption import commands as caption_commands
+from rnnkit.tasks.caption import run as caption_run
+from rnnkit.tasks.caption.model import CaptionConfig
 from rnnkit.tasks.classify import commands as classify_commands
 from rnnkit.tasks.classify import export as classify_export
 from rnnkit.tasks.classify import run as classify_run
@@ -134,6 +138,19 @@ TASKS: dict[str, Task] = {
         tag_commands.train, tag_run.load, resume=resumed(tag_run.resume, tag_commands.summary),
         verbs={"predict": tag_commands.predict, "eval": tag_commands.evaluate}, serves={"tag": tag_serving.tag},
         exports=tag_export.export_onnx),
+    "caption": Task(
+        "caption", "a caption per photo: a frozen pretrained CNN and an LSTM decoder with soft attention, "
+        "scored with BLEU and CIDEr-D",
+        {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, hidden_size=512, embedding_size=256,
+                          dropout=0.5),
+         "caption": section(CaptionConfig),
+         "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=2e-3,
+                          eval_every=500, warmup_steps=100, patience=10),
+         "data": section(DataConfig, ("encoding", "batch_size"), batch_size=64),
+         "captions": section(CaptionsConfig)},
+        caption_commands.train, caption_run.load, resume=resumed(caption_run.resume, caption_commands.summary),
+        verbs={"predict": caption_commands.predict, "eval": caption_commands.evaluate},
+        report_extras=caption_commands.report_pictures, report_heading="Test photos"),
 }
 
 

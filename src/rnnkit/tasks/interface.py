@@ -153,6 +153,7 @@ class Task:
     resume: Resume | None = None
     verbs: dict[str, Callable[[Any], int]] = dataclasses.field(default_factory=dict)
     report_extras: Callable[[Path, Path], list] | None = None  # pictures a training report adds
+    report_heading: str = "Attention"                # the heading they are shown under
     serves: dict[str, Callable[[Any, Any], Any]] = dataclasses.field(default_factory=dict)  # HTTP verb -> handler
     exports: Callable[[Any, Path], list[Path]] | None = None  # loaded run, folder -> the ONNX files written
     runtime: Callable[[Any, str, str], Any] | None = None  # loaded run, --runtime, --quantize -> the loaded run on it

@@ -89,7 +89,8 @@ def pictures_section(pictures: list[tuple[str, Path]]) -> str:
                    "</figure>" for title, path in pictures)
 
 
-def write_report(run: Path, out: Path, png_dir: Path, attention: list[tuple[str, Path]] | None = None) -> dict:
+def write_report(run: Path, out: Path, png_dir: Path, attention: list[tuple[str, Path]] | None = None,
+                 heading: str = "Attention") -> dict:
     """Write the HTML page to ``out`` and one PNG per figure into ``png_dir``; returns what was written.
     ``attention``: (caption, PNG) pairs shown in their own section."""
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -110,7 +111,7 @@ def write_report(run: Path, out: Path, png_dir: Path, attention: list[tuple[str,
             f"training report</title><style>{STYLE}</style></head><body><h1>{html.escape(run.name)}: training "
             f"report</h1><p class=\"facts\">{facts}</p><h2>Curves</h2>{''.join(plots)}<h2>Validations</h2>"
             f"{evaluation_table(evals)}"
-            + (f"<h2>Attention</h2>{pictures_section(attention)}" if attention else "")
+            + (f"<h2>{html.escape(heading)}</h2>{pictures_section(attention)}" if attention else "")
             + f"<h2>Samples, in order</h2>{samples_section(samples)}</body></html>\n")
     out.write_text(page, encoding="utf-8")
     pngs += [path for _, path in attention or []]

