@@ -88,6 +88,13 @@ def make_tagged(folder: Path) -> list[str]:
     return [str(path)]
 
 
+def make_captions(folder: Path) -> list[str]:
+    from caption_data import make_shapes
+
+    make_shapes(folder / "photos", 40)
+    return [str(folder / "photos")]
+
+
 # what each task reads, the flags it trains with here, and each verb's arguments after the run
 CONTRACT = {
     "lm": (make_text, SAMPLED, {"sample": ["--length", "20"], "eval": ["DATA"], "viz": ["DATA", "--max-chars", "400"]}),
@@ -98,6 +105,8 @@ CONTRACT = {
                  {"predict": ["--steps", "2"], "eval": []}),
     "translate": (make_pairs, [*EMBEDDED, "--vocab-size", "100"], {"predict": ["the cat"], "eval": []}),
     "tag": (make_tagged, [*EMBEDDED, "--crf", "--char-hidden-size", "4"], {"predict": ["kalo mi"], "eval": []}),
+    "caption": (make_captions, [*EMBEDDED, "--encoder", "patches", "--min-count", "1", "--max-words", "8"],
+                {"predict": ["DATA/images/shapes_0000.png"], "eval": []}),
 }
 
 
@@ -106,7 +115,8 @@ def test_every_task_has_a_contract_entry():
 
 
 def _args(arguments: list[str], data: list[str]) -> list[str]:
-    return [a for arg in arguments for a in (data if arg == "DATA" else [arg])]
+    return [a for arg in arguments
+            for a in (data if arg == "DATA" else [data[0] + arg[4:]] if arg.startswith("DATA/") else [arg])]
 
 
 def _one_line_error(capsys) -> str:
