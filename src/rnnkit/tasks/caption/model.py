@@ -37,7 +37,7 @@ class CaptionConfig:
                           tuple(ENCODERS))
     attention: str = option("soft", "caption: none (the pooled feature starts the decoder, Show and Tell) or "
                             "soft (attention over the 7x7 grid at every word, Show, Attend and Tell)", ATTENTION)
-    doubly_stochastic: float = option(1.0, "caption: weight of the penalty sum_i (1 - sum_t alpha_ti)^2 that "
+    doubly_stochastic: float = option(1.0, "caption: weight of the penalty mean_i (1 - sum_t alpha_ti)^2 that "
                                       "asks the caption to look at every position (soft attention)")
     min_count: int = option(5, "caption: words seen fewer times in the training captions become <unk>")
     max_words: int = option(20, "caption: the longest caption generated, in words")
@@ -127,9 +127,11 @@ class Captioner(nn.Module):
 
 
 def doubly_stochastic_penalty(weights: Tensor, real: Tensor) -> Tensor:
-    """(B,): sum over positions of (1 - the attention each got over the caption's real steps)^2."""
+    """(B,): the mean over positions of (1 - the attention each got over the caption's real steps)^2.
+    The paper writes a sum; over 49 positions and 12-word captions that sum is about 28 even for
+    ideal weights and swamps the word loss, so this is the sum / 49, as common implementations use."""
     total = (weights.float() * real.unsqueeze(-1)).sum(dim=1)     # (B, 49)
-    return ((1.0 - total) ** 2).sum(dim=-1)
+    return ((1.0 - total) ** 2).mean(dim=-1)
 
 
 def reorder_state(state: State, index: Tensor) -> State:
