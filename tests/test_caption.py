@@ -17,9 +17,10 @@ from rnnkit.data.captions import CaptionsConfig, load_captioned_images, normalis
 from rnnkit.decode.beam import beam_search, greedy
 from rnnkit.eval.bleu import caption_bleu
 from rnnkit.eval.cider import cider_d
+from rnnkit.nn.state import select_rows
 from rnnkit.tasks.caption.decoding import CaptionSearch, caption_grids
 from rnnkit.tasks.caption.encoder import make_encoder
-from rnnkit.tasks.caption.model import BOS, EOS, CaptionConfig, Captioner, doubly_stochastic_penalty, reorder_state
+from rnnkit.tasks.caption.model import BOS, EOS, CaptionConfig, Captioner, doubly_stochastic_penalty
 from rnnkit.tasks.caption.task import caption_batch
 from rnnkit.tasks.sections import ModelConfig
 
@@ -148,7 +149,7 @@ def test_beam_one_is_greedy_and_every_beam_score_is_the_models_log_probability(a
         return torch.log_softmax(logits, -1), state, weights
 
     plain = greedy(step, state, len(grids), BOS, EOS, [7] * len(grids), torch.device("cpu"))
-    one = beam_search(step, reorder_state, state, len(grids), 1, BOS, EOS, [7] * len(grids), torch.device("cpu"))
+    one = beam_search(step, select_rows, state, len(grids), 1, BOS, EOS, [7] * len(grids), torch.device("cpu"))
     for row in range(len(grids)):
         assert found[1][row][0].tokens == plain[row].tokens == one[row][0].tokens
         assert len(found[3][row]) == 3

@@ -56,9 +56,8 @@ def normalise_caption(text: str) -> str:
     return " ".join(WORD.findall(text.lower()))
 
 
-def read_captions_file(path: Path, encoding: str = "utf-8") -> dict[str, list[str]]:
-    """Image name -> its captions, in file order, from any of the three formats."""
-    text = read_text_file(path, encoding)
+def parse_captions(path: Path, text: str) -> dict[str, list[str]]:
+    """Image name -> its captions, in file order, from any of the three formats (``text`` is ``path``'s)."""
     pairs = _json_pairs(path, text) if path.suffix.lower() == ".json" else _tab_pairs(path, text)
     captions: dict[str, list[str]] = {}
     for image, caption in pairs:
@@ -95,11 +94,11 @@ def _json_pairs(path: Path, text: str) -> list[tuple[str, str]]:
                         "image_id and caption) nor Karpathy's (images with filename and sentences)") from None
 
 
-def json_splits(path: Path) -> dict[str, list[str]] | None:
+def json_splits(path: Path, text: str) -> dict[str, list[str]] | None:
     """Karpathy's JSON names each image's split (``restval`` counts as training)."""
     if path.suffix.lower() != ".json":
         return None
-    data = json.loads(read_text_file(path))
+    data = json.loads(text)
     if "annotations" in data or not all("split" in image for image in data.get("images", [])):
         return None
     kinds = {"train": "train", "restval": "train", "val": "val", "test": "test"}
@@ -142,8 +141,9 @@ def load_captioned_images(data: Path, config: CaptionsConfig, seed: int, encodin
     folder = Path(config.images) if config.images else (home / "images" if (home / "images").is_dir() else home)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder of images; pass --images DIR")
-    captions = read_captions_file(captions_path, encoding)
-    splits, origin = _given_splits(home, captions_path, captions)
+    text = read_text_file(captions_path, encoding)
+    captions = parse_captions(captions_path, text)
+    splits, origin = _given_splits(home, captions_path, text, captions)
     if splits is None and not split:
         splits, origin = {"train": [], "val": [], "test": sorted(captions)}, "every image"
     elif splits is None:
@@ -156,9 +156,9 @@ def load_captioned_images(data: Path, config: CaptionsConfig, seed: int, encodin
     return CaptionedImages(folder, splits, {n: captions[n] for names in splits.values() for n in names}, origin)
 
 
-def _given_splits(home: Path, captions_path: Path, captions: dict[str, list[str]],
+def _given_splits(home: Path, captions_path: Path, text: str, captions: dict[str, list[str]],
                   ) -> tuple[dict[str, list[str]] | None, str]:
-    in_json = json_splits(captions_path)
+    in_json = json_splits(captions_path, text)
     if in_json is not None:
         return {k: [n for n in v if n in captions] for k, v in in_json.items()}, f"{captions_path.name}'s split"
     files = split_files(home)

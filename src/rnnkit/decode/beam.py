@@ -33,6 +33,16 @@ class Hypothesis:
     ended: bool = True         # False: cut at the maximum length
 
 
+def log_prob_step(decode_step: Callable[[Tensor, Any, Any], tuple[Tensor, Any, Tensor | None]],
+                  context: Any) -> Step:
+    """A model's ``step(tokens, state, context) -> (logits, state, attention)`` as the search's ``Step``,
+    closed over what it reads (a source memory, an image), with log probabilities in float32."""
+    def step(tokens: Tensor, state: Any) -> tuple[Tensor, Any, Tensor | None]:
+        logits, state, weights = decode_step(tokens, state, context)
+        return torch.log_softmax(logits.float(), dim=-1), state, weights
+    return step
+
+
 def length_penalty(length: int, alpha: float) -> float:
     return ((5 + length) / 6) ** alpha if alpha > 0 else 1.0
 

@@ -10,6 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from rnnkit.errors import UserError
+
 VERBS = ("sample", "predict", "eval", "viz")
 
 
@@ -57,12 +59,16 @@ class SampleRequest(Sampling):
 
 @dataclasses.dataclass
 class Decoding:
-    """Search settings for translators, as given on the command line."""
+    """Search settings for translators and captioners, as given on the command line."""
 
     beam: int = 1
     alpha: float = 0.0
     n_best: int = 1
     max_length: int = 0
+
+    def check(self) -> None:
+        if self.beam < 1 or self.n_best < 1 or self.n_best > self.beam or self.max_length < 0:
+            raise UserError("--beam needs 1 or more, --n-best between 1 and --beam, --max-length 0 or more")
 
 
 @dataclasses.dataclass

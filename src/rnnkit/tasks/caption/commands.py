@@ -19,8 +19,7 @@ REPORT_IMAGES, REPORT_ATTENTION = 20, 3
 def search_of(args: Decoding, loaded: LoadedCaptioner):
     from rnnkit.tasks.caption.decoding import CaptionSearch
 
-    if args.beam < 1 or args.n_best < 1 or args.n_best > args.beam or args.max_length < 0:
-        raise UserError("--beam needs 1 or more, --n-best between 1 and --beam, --max-length 0 or more")
+    args.check()
     return CaptionSearch(beam=args.beam, alpha=args.alpha, n_best=args.n_best,
                          max_words=args.max_length or loaded.config["caption"]["max_words"])
 

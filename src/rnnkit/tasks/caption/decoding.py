@@ -11,8 +11,9 @@ import dataclasses
 
 import torch
 
-from rnnkit.decode.beam import Hypothesis, beam_search, greedy
-from rnnkit.tasks.caption.model import BOS, EOS, Captioner, reorder_state
+from rnnkit.decode.beam import Hypothesis, beam_search, greedy, log_prob_step
+from rnnkit.nn.state import select_rows
+from rnnkit.tasks.caption.model import BOS, EOS, Captioner
 from rnnkit.train.precision import autocast
 
 
@@ -40,17 +41,11 @@ def caption_grids(model: Captioner, grids: torch.Tensor, search: CaptionSearch,
         with autocast(device, precision):
             image, state = model.start(grid)
             if search.beam <= 1 and search.n_best <= 1:
-                found += [[h] for h in greedy(_stepper(model, image), state, batch, BOS, EOS, limits, device)]
+                found += [[h] for h in greedy(log_prob_step(model.step, image), state, batch, BOS, EOS, limits, device)]
                 continue
             rows = torch.arange(batch, device=device).repeat_interleave(search.beam)
-            found += beam_search(_stepper(model, image.repeat(search.beam)), reorder_state,
-                                 reorder_state(state, rows), batch, search.beam, BOS, EOS, limits, device,
+            found += beam_search(log_prob_step(model.step, image.repeat(search.beam)), select_rows,
+                                 select_rows(state, rows), batch, search.beam, BOS, EOS, limits, device,
                                  search.alpha, search.n_best)
     return found
 
-
-def _stepper(model: Captioner, image):
-    def step(words: torch.Tensor, state):
-        logits, state, weights = model.step(words, state, image)
-        return torch.log_softmax(logits.float(), dim=-1), state, weights
-    return step

@@ -22,7 +22,7 @@ from rnnkit.config import option
 from rnnkit.nn import State
 from rnnkit.nn.attention import AdditiveAttention
 from rnnkit.nn.config import recurrent_layers
-from rnnkit.nn.state import map_state
+from rnnkit.nn.state import top_hidden
 from rnnkit.tasks.caption.encoder import ENCODERS
 from rnnkit.tasks.sections import ModelConfig
 
@@ -88,17 +88,11 @@ class Captioner(nn.Module):
         hs = torch.tanh(self.init_h(mean)).view(-1, layers, hidden).unbind(1)
         cs = torch.tanh(self.init_c(mean)).view(-1, layers, hidden).unbind(1) if self.init_c is not None else None
         state = tuple((h, c) for h, c in zip(hs, cs, strict=True)) if cs is not None else tuple(hs)
-        if self.project is None:
-            empty = grid[:, :, :0]
-            return Image(empty, empty, torch.ones(grid.shape[:2], dtype=torch.bool, device=grid.device)), state
-        values = self.project(self.dropout(grid))
         mask = torch.ones(grid.shape[:2], dtype=torch.bool, device=grid.device)
+        if self.project is None:  # Show and Tell reads nothing more of the image
+            return Image(grid[:, :, :0], grid[:, :, :0], mask), state
+        values = self.project(self.dropout(grid))
         return Image(values, self.attention.prepare(values), mask), state
-
-    @staticmethod
-    def _top(state: State) -> Tensor:
-        last = state[-1]
-        return last[0] if isinstance(last, tuple) else last
 
     def step(self, words: Tensor, state: State, image: Image) -> tuple[Tensor, State, Tensor | None]:
         """One word (B,) in: next-word logits (B, V), the new state, the attention weights (B, 49)."""
@@ -106,7 +100,7 @@ class Captioner(nn.Module):
         if self.attention is None:
             out, state = self.decoder(x.unsqueeze(1), state)
             return self.head(self.dropout(out[:, 0])), state, None
-        query = self._top(state)
+        query = top_hidden(state)
         context, weights = self.attention(query, image.keys, image.values, image.mask)
         gated = torch.sigmoid(self.gate(query)) * context
         out, state = self.decoder(torch.cat([x, gated], dim=-1).unsqueeze(1), state)
@@ -133,6 +127,3 @@ def doubly_stochastic_penalty(weights: Tensor, real: Tensor) -> Tensor:
     total = (weights.float() * real.unsqueeze(-1)).sum(dim=1)     # (B, 49)
     return ((1.0 - total) ** 2).mean(dim=-1)
 
-
-def reorder_state(state: State, index: Tensor) -> State:
-    return map_state(lambda t: t.index_select(0, index), state)

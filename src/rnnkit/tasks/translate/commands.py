@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 def decoding_of(args: Decoding):
     from rnnkit.tasks.translate.decoding import Decoding
 
-    if args.beam < 1 or args.n_best < 1 or args.n_best > args.beam or args.max_length < 0:
-        raise UserError("--beam needs 1 or more, --n-best between 1 and --beam, --max-length 0 or more")
+    args.check()
     return Decoding(beam=args.beam, alpha=args.alpha, n_best=args.n_best, max_length=args.max_length)
 
 

@@ -13,7 +13,7 @@ import torch
 
 from rnnkit.data.sequences import pad
 from rnnkit.data.tokenizers import Tokenizer
-from rnnkit.decode.beam import Hypothesis, beam_search, greedy
+from rnnkit.decode.beam import Hypothesis, beam_search, greedy, log_prob_step
 from rnnkit.tasks.translate.model import BOS, EOS, SPECIALS, Seq2Seq, reorder_state
 from rnnkit.train.precision import autocast
 
@@ -67,21 +67,15 @@ def translate_ids(model: Seq2Seq, sources: list[np.ndarray], decoding: Decoding,
         with autocast(device, precision):
             memory, state = model.encode(ids, lengths)
             if decoding.beam <= 1 and decoding.n_best <= 1:
-                results = [[h] for h in greedy(_stepper(model, memory), state, len(chosen), BOS, EOS, limits,
+                results = [[h] for h in greedy(log_prob_step(model.step, memory), state, len(chosen), BOS, EOS, limits,
                                                device)]
             else:
                 beam = decoding.beam
                 wide = memory.repeat(beam)
                 state = reorder_state(state, torch.arange(len(chosen), device=device).repeat_interleave(beam))
-                results = beam_search(_stepper(model, wide), reorder_state, state, len(chosen), beam, BOS, EOS,
-                                      limits, device, decoding.alpha, decoding.n_best)
+                results = beam_search(log_prob_step(model.step, wide), reorder_state, state, len(chosen), beam,
+                                      BOS, EOS, limits, device, decoding.alpha, decoding.n_best)
         for index, result in zip(chosen, results, strict=True):
             found[index] = result
     return found
 
-
-def _stepper(model: Seq2Seq, memory):
-    def step(tokens: torch.Tensor, state):
-        logits, state, weights = model.step(tokens, state, memory)
-        return torch.log_softmax(logits.float(), dim=-1), state, weights
-    return step

@@ -26,7 +26,8 @@ from rnnkit.config import option
 from rnnkit.nn import State
 from rnnkit.nn.attention import make_attention
 from rnnkit.nn.config import recurrent_layers
-from rnnkit.nn.state import map_state
+from rnnkit.nn.state import select_rows as reorder_state  # noqa: F401  (the decoders' and tests' name)
+from rnnkit.nn.state import top_hidden
 from rnnkit.tasks.sections import ModelConfig
 
 PAD, BOS, EOS, SPECIALS = 0, 1, 2, 3
@@ -133,11 +134,6 @@ class Seq2Seq(nn.Module):
             top = torch.tanh(self.combine(torch.cat([top, context], dim=-1)))
         return self.head(self.dropout(top))
 
-    @staticmethod
-    def _top(state: State) -> Tensor:
-        last = state[-1]
-        return last[0] if isinstance(last, tuple) else last
-
     def step(self, tokens: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
         """One target token (B,) in: next-token logits (B, V), the new state, the attention weights (B, S)."""
         x = self.dropout(self.target_embedding(tokens))
@@ -145,7 +141,7 @@ class Seq2Seq(nn.Module):
         if kind == "fixed":
             context = memory.summary
         elif kind == "bahdanau":
-            context, weights = self.attention(self._top(state), memory.keys, memory.values, memory.mask)
+            context, weights = self.attention(top_hidden(state), memory.keys, memory.values, memory.mask)
         if context is not None:
             x = torch.cat([x, context], dim=-1)
         out, state = self.decoder(x.unsqueeze(1), state)
@@ -183,7 +179,3 @@ class Seq2Seq(nn.Module):
         stacked = torch.stack(weights, dim=1) if weights[0] is not None else None
         return torch.stack(logits, dim=1), stacked
 
-
-def reorder_state(state: State, index: Tensor) -> State:
-    """Rows of a decoder state picked by ``index`` (beam search keeps the surviving hypotheses)."""
-    return map_state(lambda t: t.index_select(0, index), state)
