@@ -7,6 +7,9 @@
   vector as well, and at every step additive attention over the 49 grid
   positions, queried with the previous state, gives a context ``z``, gated by
   ``beta = sigmoid(W h)`` and fed with the word; the output reads ``[h, z]``.
+  Each position's annotation vector also gets a learned embedding of where it
+  is: a CNN's features say little of their place, and a caption's word order
+  ("a cat left of a dog") needs it.
 
 Ids 0, 1, 2 are padding, start and end; the vocabulary's id k is k + 3.
 """
@@ -23,7 +26,7 @@ from rnnkit.nn import State
 from rnnkit.nn.attention import AdditiveAttention
 from rnnkit.nn.config import recurrent_layers
 from rnnkit.nn.state import top_hidden
-from rnnkit.tasks.caption.encoder import ENCODERS
+from rnnkit.tasks.caption.encoder import ENCODERS, GRID
 from rnnkit.tasks.sections import ModelConfig
 
 PAD, BOS, EOS, SPECIALS = 0, 1, 2, 3
@@ -73,6 +76,7 @@ class Captioner(nn.Module):
         self.init_c = nn.Linear(feature_size, hidden * config.num_layers) if config.cell == "lstm" else None
         soft = self.kind == "soft"
         self.project = nn.Linear(feature_size, hidden) if soft else None
+        self.position = nn.Parameter(torch.zeros(GRID * GRID, hidden)) if soft else None
         self.attention = AdditiveAttention(hidden, hidden, hidden) if soft else None
         self.gate = nn.Linear(hidden, hidden) if soft else None
         self.combine = nn.Linear(2 * hidden, hidden) if soft else None
@@ -91,7 +95,7 @@ class Captioner(nn.Module):
         mask = torch.ones(grid.shape[:2], dtype=torch.bool, device=grid.device)
         if self.project is None:  # Show and Tell reads nothing more of the image
             return Image(grid[:, :, :0], grid[:, :, :0], mask), state
-        values = self.project(self.dropout(grid))
+        values = self.dropout(self.project(grid)) + self.position  # dropout after: 10x fewer draws than on C
         return Image(values, self.attention.prepare(values), mask), state
 
     def step(self, words: Tensor, state: State, image: Image) -> tuple[Tensor, State, Tensor | None]:
@@ -100,24 +104,34 @@ class Captioner(nn.Module):
         if self.attention is None:
             out, state = self.decoder(x.unsqueeze(1), state)
             return self.head(self.dropout(out[:, 0])), state, None
+        out, context, state, weights = self._attend(x, state, image)
+        return self._read_out(out, context), state, weights
+
+    def _attend(self, x: Tensor, state: State, image: Image) -> tuple[Tensor, Tensor, State, Tensor]:
+        """The recurrent half of a step: look (queried by the last state), then advance the decoder."""
         query = top_hidden(state)
         context, weights = self.attention(query, image.keys, image.values, image.mask)
         gated = torch.sigmoid(self.gate(query)) * context
         out, state = self.decoder(torch.cat([x, gated], dim=-1).unsqueeze(1), state)
-        mixed = torch.tanh(self.combine(torch.cat([out[:, 0], context], dim=-1)))
-        return self.head(self.dropout(mixed)), state, weights
+        return out[:, 0], context, state, weights
+
+    def _read_out(self, out: Tensor, context: Tensor) -> Tensor:
+        """Logits from the decoder's output and the context, for one step or a whole caption at once."""
+        return self.head(self.dropout(torch.tanh(self.combine(torch.cat([out, context], dim=-1)))))
 
     def forward(self, grid: Tensor, words_in: Tensor) -> tuple[Tensor, Tensor | None]:
         image, state = self.start(grid)
+        xs = self.dropout(self.embedding(words_in))
         if self.attention is None:  # the whole caption in one recurrent call
-            out, _ = self.decoder(self.dropout(self.embedding(words_in)), state)
+            out, _ = self.decoder(xs, state)
             return self.head(self.dropout(out)), None
-        logits, weights = [], []
-        for t in range(words_in.shape[1]):
-            step_logits, state, step_weights = self.step(words_in[:, t], state, image)
-            logits.append(step_logits)
+        outs, contexts, weights = [], [], []
+        for t in range(words_in.shape[1]):  # only the recurrence is step by step; the read-out is batched
+            out, context, state, step_weights = self._attend(xs[:, t], state, image)
+            outs.append(out)
+            contexts.append(context)
             weights.append(step_weights)
-        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+        return self._read_out(torch.stack(outs, 1), torch.stack(contexts, 1)), torch.stack(weights, dim=1)
 
 
 def doubly_stochastic_penalty(weights: Tensor, real: Tensor) -> Tensor:
