@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_MINUTES ?= 3
+# one pytest worker per core (each test file stays in one worker, so its fixtures are built once)
+TEST_WORKERS ?= auto
 
 .PHONY: demo test browser lint bench clean
 
@@ -36,7 +38,7 @@ browser:
 
 test: $(BIN)/rnnkit browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(BIN)/rnnkit
 	$(BIN)/python benchmarks/train_throughput.py

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist the workers share the cores: each gets its share of the threads, and so do the
+# processes its tests start.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if WORKERS:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // WORKERS))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if WORKERS:
+        import torch
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SLICE = Path(__file__).parent / "data" / "tinyshakespeare-60k.txt"
 

@@ -79,7 +79,22 @@ def test_an_encoder_gives_a_49_position_grid_deterministically(name):
 def captioner(attention: str, cell: str = "lstm", backend: str = "fused") -> Captioner:
     torch.manual_seed(0)
     config = ModelConfig(cell=cell, hidden_size=16, embedding_size=8, num_layers=2, backend=backend, dropout=0.0)
-    return Captioner(VOCAB, FEATURE, config, CaptionConfig(attention=attention)).eval()
+    model = Captioner(VOCAB, FEATURE, config, CaptionConfig(attention=attention)).eval()
+    if model.position is not None:  # trained ones are not zero: the invariants must hold with it
+        torch.nn.init.normal_(model.position)
+    return model
+
+
+def test_a_run_saved_before_the_position_embedding_loads_it_as_zero_and_captions_the_same():
+    model = captioner("soft")
+    torch.nn.init.zeros_(model.position)
+    older = {k: v for k, v in model.state_dict().items() if k != "position"}
+    reloaded = captioner("soft")
+    reloaded.load_state_dict(older)
+    grids, _ = batch()
+    assert torch.equal(reloaded.position, torch.zeros_like(reloaded.position))
+    assert torch.equal(reloaded(grids, torch.ones(4, 3, dtype=torch.long))[0],
+                       model(grids, torch.ones(4, 3, dtype=torch.long))[0])
 
 
 def batch(seed: int = 0, size: int = 4):

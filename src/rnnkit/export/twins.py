@@ -24,8 +24,8 @@ GATE_OPEN = 1e4  # a gate bias that saturates its sigmoid exactly in float32
 class UnpackedRecurrent(FusedRecurrent):
     """The fused stack traced on whole padded sequences: the graph's ``lengths`` input stops each row."""
 
-    def forward(self, x, state=None, lengths=None):
-        return super().forward(x, state)
+    def run(self, x, state=None, lengths=None):
+        return super().run(x, state)
 
 
 def exportable(model: nn.Module) -> nn.Module:

@@ -35,6 +35,11 @@ class RecurrentConfig:
     nonlinearity: str = option("tanh", "vanilla RNN activation", ("tanh", "relu"))
     reset: str = option("after", "GRU reset gate: after (torch.nn, fused) or before (Cho et al., eager)",
                         ("after", "before"))
+    weight_drop: float = option(0.0, "DropConnect on the hidden-to-hidden matrices while training, one mask "
+                                "per batch (AWD-LSTM's weight drop; every backend)")
+    locked_dropout: float = option(0.0, "variational dropout, one mask per sequence and unit shared by every "
+                                   "step, between layers and (language models) on the embeddings and the "
+                                   "last layer's output, in place of --dropout's per-step masks there")
 
 
 def resolved_backend(config: RecurrentConfig) -> str:
@@ -52,4 +57,5 @@ def recurrent_layers(config: RecurrentConfig, input_size: int, bidirectional: bo
     if layer_type is None:
         raise ValueError(f"backend {config.backend!r} has no PyTorch model; choose fused, compiled or eager")
     return layer_type(config.cell, input_size, config.hidden_size, config.num_layers, dropout=config.dropout,
-                      bidirectional=bidirectional, nonlinearity=config.nonlinearity, reset=config.reset)
+                      bidirectional=bidirectional, nonlinearity=config.nonlinearity, reset=config.reset,
+                      weight_drop=config.weight_drop, locked_dropout=config.locked_dropout)

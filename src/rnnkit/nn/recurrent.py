@@ -7,26 +7,65 @@ and it is the path the tests compare against ``torch.nn`` and the NumPy referenc
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.nn.cells import CellState, make_cell
 from rnnkit.nn.naming import canonical_to_cell, layer_key, use_canonical_names
+from rnnkit.nn.regularisers import dropped_hidden_weights, locked_dropout
 
 State = tuple[CellState, ...]  # one entry per (layer, direction), torch.nn's order
 
 
 class RecurrentShape(nn.Module):
-    """What both backends share: the hyperparameters that make their weights interchangeable."""
+    """What every backend shares: the hyperparameters that make their weights interchangeable, and
+    the regularisers that act the same on all of them (``nn.regularisers``).
+
+    ``forward`` drops the recurrent matrices (weight drop) and hands them to the backend's ``run``."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-                 bidirectional: bool, nonlinearity: str, reset: str) -> None:
+                 bidirectional: bool, nonlinearity: str, reset: str, weight_drop: float = 0.0,
+                 locked_dropout: float = 0.0) -> None:
         super().__init__()
         self.cell_type, self.input_size, self.hidden_size = cell, input_size, hidden_size
         self.num_layers, self.dropout, self.bidirectional = num_layers, dropout, bidirectional
         self.nonlinearity, self.reset = nonlinearity, reset
+        self.weight_drop, self.locked_dropout = weight_drop, locked_dropout
         self.directions = 2 if bidirectional else 1
+
+    def forward(self, x: Tensor, state: State | None = None, lengths: Tensor | None = None, *,
+                weights_dropped: bool = False) -> tuple[Tensor, State]:
+        """``weights_dropped`` marks the inner call, whose recurrent matrices are already the dropped ones."""
+        if self.training and self.weight_drop > 0 and not weights_dropped:
+            dropped = self.__dict__.get("_held_mask") or dropped_hidden_weights(self, self.weight_drop)
+            return torch.func.functional_call(self, dropped, (x, state, lengths), {"weights_dropped": True})
+        return self.run(x, state, lengths)
+
+    @contextlib.contextmanager
+    def one_weight_mask(self) -> Iterator[None]:
+        """For callers that run the stack one step at a time (attention decoders): the recurrent
+        matrices are dropped once on entry and every call inside uses them, one mask per batch."""
+        if not (self.training and self.weight_drop > 0):
+            yield
+            return
+        self.__dict__["_held_mask"] = dropped_hidden_weights(self, self.weight_drop)
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_held_mask", None)
+
+    def run(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
+        raise NotImplementedError
+
+    def between_layers(self, x: Tensor) -> Tensor:
+        """Dropout on one layer's output before the next reads it: locked when asked, else per step."""
+        if self.locked_dropout > 0:
+            return locked_dropout(x, self.locked_dropout, self.training)
+        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
 
 
 class Recurrent(RecurrentShape):
@@ -40,9 +79,10 @@ class Recurrent(RecurrentShape):
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False,
-                 nonlinearity: str = "tanh", reset: str = "after") -> None:
-        super().__init__(cell, input_size, hidden_size, num_layers, dropout, bidirectional, nonlinearity, reset)
+                 dropout: float = 0.0, bidirectional: bool = False, nonlinearity: str = "tanh",
+                 reset: str = "after", weight_drop: float = 0.0, locked_dropout: float = 0.0) -> None:
+        super().__init__(cell, input_size, hidden_size, num_layers, dropout, bidirectional, nonlinearity, reset,
+                         weight_drop, locked_dropout)
         self.cells = nn.ModuleDict()
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.directions
@@ -51,8 +91,8 @@ class Recurrent(RecurrentShape):
                     cell, layer_input, hidden_size, nonlinearity, reset)
         use_canonical_names(self, _internal_to_canonical, _canonical_to_internal)
 
-    def forward(self, x: Tensor, state: State | None = None,
-                lengths: Tensor | None = None) -> tuple[Tensor, State]:
+    def run(self, x: Tensor, state: State | None = None,
+            lengths: Tensor | None = None) -> tuple[Tensor, State]:
         batch, steps, _ = x.shape
         valid = None if lengths is None else (
             torch.arange(steps, device=x.device)[:, None] < lengths.to(x.device)[None, :])[..., None]  # (T, B, 1)
@@ -68,8 +108,8 @@ class Recurrent(RecurrentShape):
                 outputs.append(out)  # (B, T, H)
                 new_state.append(cell_state)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
-            if self.dropout > 0 and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            if layer < self.num_layers - 1:
+                layer_input = self.between_layers(layer_input)
         return layer_input, tuple(new_state)
 
 

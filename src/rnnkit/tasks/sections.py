@@ -27,6 +27,12 @@ class ModelConfig(RecurrentConfig):
                           "hand-written BPTT (language models, slow)", (*BACKENDS, "numpy"))
     embedding_size: int = option(64, "token embedding width (0: same as --hidden-size)")
     tie_weights: bool = option(False, "share the embedding with the output layer (needs equal sizes)")
+    embedding_dropout: float = option(0.0, "language models: drop whole token types from each batch's "
+                                      "embedding table (every occurrence at once), scaling the rest")
+    ar: float = option(0.0, "language models: activation regularisation, this times the mean square of the "
+                       "last layer's (dropped) outputs, added to the loss")
+    tar: float = option(0.0, "language models: temporal activation regularisation, this times the mean "
+                        "square change of the last layer's outputs from one step to the next")
 
 
 @dataclass

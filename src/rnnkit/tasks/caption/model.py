@@ -77,6 +77,7 @@ class Captioner(nn.Module):
         soft = self.kind == "soft"
         self.project = nn.Linear(feature_size, hidden) if soft else None
         self.position = nn.Parameter(torch.zeros(GRID * GRID, hidden)) if soft else None
+        self._register_load_state_dict_pre_hook(_positions_of_older_runs)
         self.attention = AdditiveAttention(hidden, hidden, hidden) if soft else None
         self.gate = nn.Linear(hidden, hidden) if soft else None
         self.combine = nn.Linear(2 * hidden, hidden) if soft else None
@@ -126,12 +127,20 @@ class Captioner(nn.Module):
             out, _ = self.decoder(xs, state)
             return self.head(self.dropout(out)), None
         outs, contexts, weights = [], [], []
-        for t in range(words_in.shape[1]):  # only the recurrence is step by step; the read-out is batched
-            out, context, state, step_weights = self._attend(xs[:, t], state, image)
-            outs.append(out)
-            contexts.append(context)
-            weights.append(step_weights)
+        with self.decoder.one_weight_mask():  # weight drop: one mask for the whole caption
+            for t in range(words_in.shape[1]):  # only the recurrence is step by step; the read-out is batched
+                out, context, state, step_weights = self._attend(xs[:, t], state, image)
+                outs.append(out)
+                contexts.append(context)
+                weights.append(step_weights)
         return self._read_out(torch.stack(outs, 1), torch.stack(contexts, 1)), torch.stack(weights, dim=1)
+
+
+def _positions_of_older_runs(state_dict: dict, prefix: str, *_) -> None:
+    """Runs saved before the position embedding existed load with it at zero: what they computed."""
+    if f"{prefix}project.weight" in state_dict and f"{prefix}position" not in state_dict:
+        hidden = state_dict[f"{prefix}project.weight"].shape[0]
+        state_dict[f"{prefix}position"] = state_dict[f"{prefix}project.weight"].new_zeros(GRID * GRID, hidden)
 
 
 def doubly_stochastic_penalty(weights: Tensor, real: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from rnnkit.decode.rows import Product, rowwise_product
 from rnnkit.nn import State, Stepper
 from rnnkit.nn.config import recurrent_layers
+from rnnkit.nn.regularisers import embedding_dropout, locked_dropout
 from rnnkit.tasks.sections import ModelConfig
 
 
@@ -33,10 +34,15 @@ class LanguageModel(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.1 if not config.tie_weights else embedding_size**-0.5)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        x = self.embedding(ids)                   # (B, T, E)
-        out, state = self.recurrent(x, state)     # (B, T, H)
-        return self.head(self.dropout(out)), state  # (B, T, V)
+    def forward(self, ids: Tensor, state: State | None = None,
+                with_activations: bool = False) -> tuple[Tensor, ...]:
+        """``with_activations`` adds the last layer's outputs, undropped and dropped, for AR and TAR."""
+        config, training = self.config, self.training
+        x = embedding_dropout(self.embedding, ids, config.embedding_dropout, training)   # (B, T, E)
+        raw, state = self.recurrent(locked_dropout(x, config.locked_dropout, training), state)  # (B, T, H)
+        out = locked_dropout(raw, config.locked_dropout, training) if config.locked_dropout else self.dropout(raw)
+        logits = self.head(out)  # (B, T, V)
+        return (logits, state, (raw, out)) if with_activations else (logits, state)
 
     def make_stepper(self, dtype: torch.dtype = torch.float32,
                      product: Product = rowwise_product) -> LanguageModelStepper:

@@ -13,6 +13,7 @@ from rnnkit.errors import UserError
 from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.scores import scores
 from rnnkit.nn import detach_state, map_state
+from rnnkit.nn.regularisers import activation_penalty
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.sections import DataConfig
 from rnnkit.train import distributed
@@ -53,10 +54,13 @@ class LanguageModelTask:
         inputs, targets = inputs[self.rows], targets[self.rows]
         if starts_epoch:
             self.state = None  # each pass over the data starts from a zero state
+        config = self.model.config
         with autocast(self.device, self.precision):
-            logits, state = self.model(inputs.to(self.device), self.state)
+            logits, state, (raw, out) = self.model(inputs.to(self.device), self.state, with_activations=True)
         self.state = self._restart_some(detach_state(state), step)  # truncated BPTT: carry the value, cut the graph
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.to(self.device).flatten())
+        if config.ar or config.tar:
+            loss = loss + activation_penalty(raw, out, config.ar, config.tar)
         return self.world.share(loss, 1, self.world.size)  # every rank holds B/W streams
 
     def _restart_some(self, state, step: int):

@@ -167,15 +167,17 @@ class Seq2Seq(nn.Module):
                 context, weights = self.attention(out, memory.keys, memory.values, memory.mask)
             return self._output(out, context if kind != "none" else None), self._reading_order(weights, memory)
         logits, weights, tokens = [], [], target_in[:, 0]
-        for t in range(target_in.shape[1]):
-            step_logits, state, step_weights = self.step(tokens, state, memory)
-            logits.append(step_logits)
-            weights.append(step_weights)
-            if t + 1 < target_in.shape[1]:
-                tokens = target_in[:, t + 1]
-                if teacher_forcing < 1.0:
-                    own = torch.rand(tokens.shape, generator=generator)
-                    tokens = torch.where(own.to(tokens.device) < teacher_forcing, tokens, step_logits.argmax(-1))
+        with self.decoder.one_weight_mask():  # weight drop: one mask for the whole target
+            for t in range(target_in.shape[1]):
+                step_logits, state, step_weights = self.step(tokens, state, memory)
+                logits.append(step_logits)
+                weights.append(step_weights)
+                if t + 1 < target_in.shape[1]:
+                    tokens = target_in[:, t + 1]
+                    if teacher_forcing < 1.0:
+                        own = torch.rand(tokens.shape, generator=generator)
+                        tokens = torch.where(own.to(tokens.device) < teacher_forcing, tokens,
+                                             step_logits.argmax(-1))
         stacked = torch.stack(weights, dim=1) if weights[0] is not None else None
         return torch.stack(logits, dim=1), stacked
 
