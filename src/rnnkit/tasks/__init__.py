@@ -61,7 +61,8 @@ from rnnkit.train.loop import TrainConfig
 # language model's stream (sequence length, streams, state resets).
 TOKENS = ("tokenizer", "vocab_size", "encoding", "batch_size")
 NOT_BYTES = {"tokenizer": ("char", "word", "bpe")}  # the byte tokenizer reads streams (lm, ngram) only
-RECURRENT = ("cell", "hidden_size", "num_layers", "dropout", "backend", "nonlinearity", "reset")
+RECURRENT = ("cell", "hidden_size", "num_layers", "dropout", "backend", "nonlinearity", "reset", "weight_drop",
+             "locked_dropout")
 EMBEDDED = (*RECURRENT, "embedding_size")
 TORCH_ONLY = {"backend": BACKENDS}  # the NumPy reference trains language models only
 
