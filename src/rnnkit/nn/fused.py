@@ -71,9 +71,9 @@ class FusedRecurrent(RecurrentShape):
         directions, finals = self.directions, []
         for layer in range(self.num_layers):
             twin = self._layer_twin(layer)
-            own = {f"rnn.{name[:-1]}0{suffix}": getattr(self.rnn, f"{name[:-1]}{layer}{suffix}")
+            own = {f"rnn.{name}_l0{suffix}": getattr(self.rnn, f"{name}_l{layer}{suffix}")
                    for suffix in ("", "_reverse")[:directions]
-                   for name in ("weight_ih_l_", "weight_hh_l_", "bias_ih_l_", "bias_hh_l_")}
+                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
             rows = slice(layer * directions, (layer + 1) * directions)
             layer_hx = None if hx is None else (
                 tuple(t[rows] for t in hx) if isinstance(hx, tuple) else hx[rows])
