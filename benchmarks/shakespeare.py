@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 
 from rnnkit.cli import build_parser
-from rnnkit.config import from_args
+from rnnkit.cli.train import train_request
 from rnnkit.runtime import keep_freed_memory
 from rnnkit.tasks.lm import run as lm_run
-from rnnkit.tasks.lm.commands import LONG_RUN_DROPOUT, LONG_RUN_MINUTES
-from rnnkit.tasks.sections import DataConfig, ModelConfig
-from rnnkit.train.loop import TrainConfig
+from rnnkit.tasks.lm.commands import budget_defaults
 
 TARGETS = {1.0: 1.62, 10.0: 1.40}
 
@@ -35,10 +33,10 @@ def main() -> None:
     keep_freed_memory()  # as `rnnkit train` does
     rows = []
     for minutes in args.minutes:
-        train_args = build_parser().parse_args(["train", str(args.path), "--minutes", str(minutes), *extra])
-        if train_args.dropout is None and minutes > LONG_RUN_MINUTES:
-            train_args.dropout = LONG_RUN_DROPOUT  # as `rnnkit train` does
-        configs = [from_args(cls, train_args) for cls in (ModelConfig, TrainConfig, DataConfig)]
+        request = train_request(build_parser().parse_args(
+            ["train", "lm", str(args.path), "--minutes", str(minutes), *extra]))
+        budget_defaults(request)  # the budget's defaults, as `rnnkit train` chooses them
+        configs = [request.sections[name] for name in ("model", "train", "data")]
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             _, final = lm_run.train([str(args.path)], *configs, str(Path(tmp) / "run"), "cpu", False)

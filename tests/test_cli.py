@@ -90,7 +90,7 @@ def test_resume_exact_with_the_cosine_schedule(tmp_path, shakespeare_slice):
     from rnnkit.config import from_args
     from rnnkit.tasks.lm import run as lm_run
     from rnnkit.tasks.sections import DataConfig, ModelConfig
-    from rnnkit.train.loop import TrainConfig
+    from rnnkit.train.config import TrainConfig
 
     args = build_parser().parse_args(["train", "lm", *TINY, "--dropout", "0.1", "--steps", "16"])
     configs = [from_args(c, args) for c in (ModelConfig, TrainConfig, DataConfig)]

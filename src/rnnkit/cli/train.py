@@ -18,7 +18,7 @@ from rnnkit.tasks import TASKS, task_named, task_of
 from rnnkit.tasks.requests import TrainRequest
 from rnnkit.tasks.runs import restarted_here
 from rnnkit.train import distributed, generations
-from rnnkit.train.loop import TrainConfig
+from rnnkit.train.config import TrainConfig
 
 RESUMABLE_CHANGES = ("steps", "minutes", "patience", "eval_every")
 HELP = ("-h", "--help")
@@ -62,12 +62,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out and restarted_here(Path(args.out)) and generations.latest(Path(args.out)) is not None:
         # torchrun restarted the group: on from the last checkpoint
         return as_rank(lambda: task.resume(Path(args.out), {}, args.device, args.progress))
+    request = train_request(args)
+    return as_rank(lambda: task.train(request))
+
+
+def train_request(args: argparse.Namespace) -> TrainRequest:
+    """What ``rnnkit train TASK ...`` asks for: each section built from the flags given (benchmarks
+    build theirs here too, so they train as the command does)."""
+    task = task_named(args.task)
     values = {}
     for part in task.sections.values():
         values.update({k: v for k, v in overrides(part.config, args).items() if k in part.flags})
-    request = TrainRequest(args.data, args.out, args.device, args.progress, task.build_sections(values),
-                           set(values), use_cache=not getattr(args, "no_cache", False))
-    return as_rank(lambda: task.train(request))
+    return TrainRequest(args.data, args.out, args.device, args.progress, task.build_sections(values),
+                        set(values), use_cache=not getattr(args, "no_cache", False))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from rnnkit.experiments.report import format_table, save
 from rnnkit.tasks.lm import run as lm_run
 from rnnkit.tasks.sections import CELL_LEARNING_RATE, DataConfig, ModelConfig
-from rnnkit.train.loop import TrainConfig
+from rnnkit.train.config import TrainConfig
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 EMBED = 64

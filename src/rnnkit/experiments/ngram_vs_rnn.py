@@ -56,7 +56,7 @@ def run(data: list[str], out: Path, quick: bool, minutes: float | None = None) -
 def train_rnn(data: list[str], minutes: float, quick: bool) -> dict:
     from rnnkit.tasks.lm import run as lm_run
     from rnnkit.tasks.sections import DataConfig, ModelConfig
-    from rnnkit.train.loop import TrainConfig
+    from rnnkit.train.config import TrainConfig
 
     model = ModelConfig(hidden_size=128) if quick else ModelConfig(dropout=0.25 if minutes > 5 else 0.0)
     train_config = TrainConfig(minutes=minutes, eval_every=10**9, sample_length=10)

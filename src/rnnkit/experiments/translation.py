@@ -88,7 +88,7 @@ def _train(data: list[str], attention: str, reverse: bool, budget: tuple[float, 
     from rnnkit.tasks.sections import DataConfig, ModelConfig
     from rnnkit.tasks.translate import run as translate_run
     from rnnkit.tasks.translate.model import Seq2SeqConfig
-    from rnnkit.train.loop import TrainConfig
+    from rnnkit.train.config import TrainConfig
 
     size = 64 if quick else 256
     model = ModelConfig(cell="gru", hidden_size=size, embedding_size=size, dropout=0.0 if quick else 0.2)

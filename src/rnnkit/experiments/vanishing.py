@@ -20,7 +20,7 @@ from rnnkit.experiments.report import format_table, save
 from rnnkit.tasks.lm import run as lm_run
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.sections import DataConfig, ModelConfig
-from rnnkit.train.loop import TrainConfig
+from rnnkit.train.config import TrainConfig
 
 CELLS = ("rnn", "lstm", "gru")
 LAGS = (1, 5, 10, 20, 50, 100)

@@ -45,6 +45,8 @@ class Shape:
     steps: int
     precision: str
     device: str
+    weight_drop: float = 0.0      # the regularisers change the step's work (weight drop: a dropped copy of
+    locked_dropout: float = 0.0   # the matrices per batch; locked dropout: fused runs layer by layer)
 
 
 def cache_path() -> Path:
@@ -60,12 +62,20 @@ def machine_key(device: torch.device) -> str:
     return hashlib.sha1(raw.encode()).hexdigest()[:12] + " " + raw
 
 
+def shape_key(shape: Shape) -> str:
+    """The cache's key for a shape; without the regularisers when they are off, so the timings
+    cached before they existed still count."""
+    fields = {k: v for k, v in shape.__dict__.items() if k not in ("weight_drop", "locked_dropout") or v}
+    return json.dumps(fields, sort_keys=True)
+
+
 def time_backend(kind: str, shape: Shape, repeats: int = 3) -> tuple[float, float]:
     """(seconds for the first step, which includes any compiling; median seconds per later step)."""
     device = torch.device(shape.device)
     with torch.random.fork_rng(devices=[]):  # must not move the run's random stream
         module = CANDIDATES[kind](shape.cell, shape.input_size, shape.hidden_size, shape.num_layers,
-                                  bidirectional=shape.bidirectional).to(device)
+                                  bidirectional=shape.bidirectional, weight_drop=shape.weight_drop,
+                                  locked_dropout=shape.locked_dropout).to(device).train()
         x = torch.randn(shape.batch, shape.steps, shape.input_size, device=device)
 
     def step() -> float:
@@ -88,7 +98,7 @@ def choose_backend(shape: Shape, minutes: float, steps: int, log=print, use_cach
     ``use_cache=False`` times again and leaves the cache as it was (``--no-cache``)."""
     if (minutes > 0 and minutes * 60 < MIN_BUDGET_S) or (minutes <= 0 and steps < MIN_STEPS):
         return "fused", {"reason": "a short budget: fused, without measuring"}
-    key, path = json.dumps(shape.__dict__, sort_keys=True), cache_path()
+    key, path = shape_key(shape), cache_path()
     cache = read_cache(path)
     machine = machine_key(torch.device(shape.device))
     known = cache.get(machine, {}).get(key) if use_cache else None

@@ -26,8 +26,8 @@ class RecurrentConfig:
     cell: str = option("lstm", "recurrent cell", ("rnn", "lstm", "gru"))
     hidden_size: int = option(512, "units per recurrent layer")
     num_layers: int = option(1, "stacked recurrent layers")
-    dropout: float = option(0.0, "dropout between layers and before the output layer; `rnnkit train lm` "
-                            "uses 0.25 when the budget is over 5 minutes and this is not given")
+    dropout: float = option(0.0, "dropout between layers and before the output layer (`rnnkit train lm` "
+                            "chooses it and the other regularisers from its budget table when not given)")
     backend: str = option("auto", "auto: time fused and compiled on this shape once and keep the faster "
                           "(language models; other tasks use fused); fused oneDNN/cuDNN kernels; compiled: "
                           "the cells' equations with batched input projections, hand-written backward and "

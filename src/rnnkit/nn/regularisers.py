@@ -56,7 +56,16 @@ def hidden_to_hidden(module: nn.Module) -> list[str]:
 def dropped_hidden_weights(module: nn.Module, p: float) -> dict[str, Tensor]:
     """Each recurrent matrix of ``module`` with DropConnect applied: one fresh mask per matrix."""
     parameters = dict(module.named_parameters())
-    return {name: F.dropout(parameters[name], p, training=True) for name in hidden_to_hidden(module)}
+    return {name: dropconnect(parameters[name], p) for name in hidden_to_hidden(module)}
+
+
+def dropconnect(weight: Tensor, p: float) -> Tensor:
+    """``weight`` with each entry zeroed with chance ``p``, the rest scaled by 1/(1-p). Drawn with
+    ``rand < keep`` rather than ``F.dropout``: on CPU its Bernoulli draw took 24 ms for a 768-unit
+    LSTM's 2.4M-entry matrix against 6 ms, a sixth of the training step (docs/tuning.md)."""
+    keep = 1.0 - p
+    scale = (torch.rand_like(weight, dtype=torch.float32) < keep).to(weight.dtype).mul_(1.0 / keep)
+    return weight * scale
 
 
 def activation_penalty(raw: Tensor, dropped: Tensor, ar: float, tar: float) -> Tensor:

@@ -55,7 +55,7 @@ from rnnkit.tasks.translate import export as translate_export
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate import serving as translate_serving
 from rnnkit.tasks.translate.model import Seq2SeqConfig
-from rnnkit.train.loop import TrainConfig
+from rnnkit.train.config import TrainConfig
 
 # What the tasks that read labelled lines or pairs take from the data section: the rest is the
 # language model's stream (sequence length, streams, state resets).

@@ -34,9 +34,25 @@ class Choice:
 
 def explain(choice: Choice) -> str:
     """The one format: ``auto: --tokenizer word (lines average 19.1 words; pass --tokenizer to choose)``."""
-    flag = flag_name(choice.field)
-    shown = choice.value if not isinstance(choice.value, bool) else ("on" if choice.value else "off")
-    return f"auto: {flag} {shown} ({choice.why}; pass {flag} to choose)"
+    return f"auto: {_shown(choice)} ({choice.why}; pass {flag_name(choice.field)} to choose)"
+
+
+def explain_grouped(choices: list[Choice]) -> list[str]:
+    """``explain`` with the choices that share a reason on one line (a table row's settings)."""
+    lines: list[tuple[str, list[Choice]]] = []
+    for choice in choices:
+        if lines and lines[-1][0] == choice.why:
+            lines[-1][1].append(choice)
+        else:
+            lines.append((choice.why, [choice]))
+    if all(len(group) == 1 for _, group in lines):
+        return [explain(choice) for choice in choices]
+    return [f"auto: {', '.join(_shown(c) for c in group)} ({why}; pass a flag to choose)" for why, group in lines]
+
+
+def _shown(choice: Choice) -> str:
+    value = choice.value if not isinstance(choice.value, bool) else ("on" if choice.value else "off")
+    return f"{flag_name(choice.field)} {value}"
 
 
 def text_choices(texts: list[str], given: set[str], tokenizer: str) -> list[Choice]:

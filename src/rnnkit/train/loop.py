@@ -16,45 +16,20 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from tqdm import tqdm
 
-from rnnkit.config import option
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint, distributed, generations
+from rnnkit.train.averaging import WeightAverage
 from rnnkit.train.best_pool import BestPool
-from rnnkit.train.precision import PRECISIONS
+from rnnkit.train.config import TrainConfig, make_optimizer
 from rnnkit.train.progress import progress_bar
 from rnnkit.train.schedule import learning_rate, progress
 from rnnkit.train.signals import Interrupted, install_stop_handlers
-
-
-@dataclass
-class TrainConfig:
-    """How to train; saved in ``config.json`` next to the model's shape."""
-
-    steps: int = option(0, "stop after this many optimiser steps (0: no step limit)")
-    minutes: float = option(0.0, "stop after this much training time (0: no time limit; --steps alone "
-                            "lifts the default time limit)")
-    lr: float = option(1e-2, "peak learning rate (AdamW)")
-    weight_decay: float = option(0.01, "AdamW decoupled weight decay, on matrices only")
-    warmup_steps: int = option(50, "linear learning-rate warm-up from 0")
-    schedule: str = option("cosine", "learning rate after warm-up", ("cosine", "constant"))
-    min_lr_ratio: float = option(0.05, "where the cosine ends, as a fraction of --lr")
-    clip: float = option(1.0, "clip the global gradient norm to this (0: off)")
-    eval_every: int = option(500, "steps between validations, samples and checkpoints")
-    patience: int = option(0, "stop after this many validations without improvement (0: off)")
-    seed: int = option(1337, "seeds weights, dropout and samples")
-    keep: int = option(2, "checkpoint generations kept in RUN/checkpoints (the newest; at least 1)")
-    average: int = option(1, "best weights: the mean of the K checkpoints that validated best (1: the best one)")
-    sample_length: int = option(200, "tokens of sample text written at each validation")
-    precision: str = option("auto", "fp32; bf16 (autocast: bf16 matrix multiplies, fp32 master weights, "
-                            "state, loss and softmax); auto: bf16 where the CPU has AVX-512 bf16 or AMX or "
-                            "the GPU supports it, else fp32", PRECISIONS)
 
 
 class Task(Protocol):
@@ -67,16 +42,6 @@ class Task(Protocol):
     def sample(self, generator: torch.Generator) -> str: ...
     def carried_state(self) -> dict: ...
     def load_carried_state(self, state: dict) -> None: ...
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not biases, not embeddings)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        (decay if param.ndim >= 2 and "embedding" not in name else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
 
 
 class TrainLoop:
@@ -92,6 +57,7 @@ class TrainLoop:
         self.bad_evals = 0
         self.saved_step: int | None = None
         self.pool = BestPool(config.average)
+        self.average = WeightAverage(config.ema, config.tail_average)
         self.last_eval: dict = {}
         self.show_progress = show_progress
         self._stop_signal: int | None = None
@@ -108,7 +74,7 @@ class TrainLoop:
             "bad_evals": self.bad_evals, "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "task": self.task.carried_state(), "best_pool": self.pool.state(),
+            "task": self.task.carried_state(), "best_pool": self.pool.state(), "average": self.average.state(),
             # every rank's dropout generator, so a resumed group draws the same masks
             **({"rank_rng": list(self.world.gather_rows(torch.get_rng_state()[None]).unbind(0))}
                if self.world.active else {}),
@@ -128,6 +94,7 @@ class TrainLoop:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.task.load_carried_state(state["task"])
         self.pool.load(state.get("best_pool", []))
+        self.average.load(state.get("average"))
         self.saved_step = self.step
         self._clock = self.elapsed
 
@@ -213,6 +180,7 @@ class TrainLoop:
             self._diverged(value, "loss" if not math.isfinite(value) else "gradient norm")
         self.optimizer.step()
         self.step += 1
+        self.average.update(self.model, self._progress())
         return value
 
     def _synchronise(self, loss: torch.Tensor, started: float) -> float:
@@ -230,45 +198,54 @@ class TrainLoop:
                         "lower --lr or --clip and train again")
 
     def _evaluate_and_save(self) -> bool:
-        """Validate, sample, checkpoint; returns True when early stopping says stop. Every rank
-        validates its share; the leader alone samples, logs and writes."""
-        scores = self.task.evaluate()
-        if not math.isfinite(scores["loss"]):
-            self._diverged(scores["loss"], "validation loss")
-        score = scores.get("objective", scores["loss"])
-        improved = score < self.best_score
-        if improved:
-            self.best_score, self.bad_evals = score, 0
-        else:
-            self.bad_evals += 1
-        self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3),
-                          "best_objective": self.best_score}
-        if self.world.leader:
-            generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
-            text = self.task.sample(generator)
-            self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
-                       **{f"val_{k}": v for k, v in scores.items()}})
-            self._report(scores, improved)
-            _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
-                                                       "text": text})
-        self.save(self.world.leader and self.pool.offer(self.run, self.model, score, self.step))
+        """Validate, sample, keep the best, checkpoint; returns True when early stopping says stop.
+        With ``--ema`` or ``--tail-average`` the average is what is validated, sampled and kept.
+        Every rank validates its share; the leader alone samples, logs and writes."""
+        with self.average.applied(self.model):
+            scores = self.task.evaluate()
+            if not math.isfinite(scores["loss"]):
+                self._diverged(scores["loss"], "validation loss")
+            score = scores.get("objective", scores["loss"])
+            improved = score < self.best_score
+            if improved:
+                self.best_score, self.bad_evals = score, 0
+            else:
+                self.bad_evals += 1
+            self.last_eval = {**scores, "step": self.step, "elapsed": round(self.elapsed, 3),
+                              "best_objective": self.best_score}
+            if self.world.leader:
+                self._write_validation(scores, improved)
+                if self.pool.offer(self.run, self.model, score, self.step):
+                    self.pool.write_best(self.run, self.model, self.step)
+        self.save()
         return self.config.patience > 0 and self.bad_evals >= self.config.patience
 
-    def save(self, best_changed: bool = False) -> None:
-        """The best weights when they changed, then a new checkpoint generation (``generations.save``).
-        Every rank hands in its carried state and generator; the leader writes."""
+    def _write_validation(self, scores: dict, improved: bool) -> None:
+        """The leader's record of a validation: the metrics line, the report and a sample."""
+        generator = torch.Generator().manual_seed(self.config.seed * 100003 + self.step)
+        text = self.task.sample(generator)
+        self._log({"step": self.step, "elapsed": round(self.elapsed, 3),
+                   **{f"val_{k}": v for k, v in scores.items()}})
+        self._report(scores, improved)
+        _append_jsonl(self.run / "samples.jsonl", {"step": self.step, "elapsed": round(self.elapsed, 3),
+                                                   "text": text})
+
+    def save(self) -> None:
+        """A new checkpoint generation (``generations.save``) of the raw weights and the loop's state;
+        the best weights were written before it. Every rank hands in its carried state and
+        generator; the leader writes."""
         state = self.state_dict()
         if self.world.leader:
-            if best_changed:
-                self.pool.write_best(self.run, self.model, self.step)
             generations.save(self.run, self.model, state, self.config.keep)
             self.pool.clean(self.run)
         self.saved_step = self.step
 
     # -- helpers -------------------------------------------------------------------------------
+    def _progress(self) -> float:
+        return progress(self.step, self.elapsed, self.config.steps, self.config.minutes * 60)
+
     def _lr(self) -> float:
-        run_progress = progress(self.step, self.elapsed, self.config.steps, self.config.minutes * 60)
-        return learning_rate(self.config.lr, self.step, run_progress, self.config.warmup_steps,
+        return learning_rate(self.config.lr, self.step, self._progress(), self.config.warmup_steps,
                              self.config.schedule, self.config.min_lr_ratio)
 
     def _budget_spent(self) -> bool:

@@ -9,38 +9,41 @@ from pathlib import Path
 
 from rnnkit.errors import UserError
 from rnnkit.eval.results import TextScores, finite
-from rnnkit.tasks.choices import Choice, explain
+from rnnkit.tasks.choices import Choice
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest, VizRequest
 
-# Past this budget the default model starts to overfit Tiny Shakespeare-sized texts
-# (docs/tuning.md), so unless --dropout is given, longer runs get LONG_RUN_DROPOUT.
-LONG_RUN_MINUTES, LONG_RUN_DROPOUT = 5.0, 0.25
 
-
-def budget_defaults(request: TrainRequest) -> list[str]:
+def budget_defaults(request: TrainRequest) -> list[Choice]:
     """The defaults that depend on the rest of the config, applied in place; returns what it chose.
 
-    A vanilla RNN trains at its own learning rate (``CELL_LEARNING_RATE``), and a budget over
-    ``LONG_RUN_MINUTES`` gets ``LONG_RUN_DROPOUT``; a flag the user gave always wins."""
+    A vanilla RNN trains at its own learning rate (``CELL_LEARNING_RATE``); the width and the
+    regularisers follow the budget and the corpus size (``budget``'s tables). A flag the user
+    gave always wins; the NumPy reference keeps its own defaults."""
+    from rnnkit.data.streaming import StreamedCorpus
+    from rnnkit.tasks.lm.budget import budget_choices
     from rnnkit.tasks.sections import CELL_LEARNING_RATE
 
-    model, train = request.sections["model"], request.sections["train"]
-    notes = []
-    if "lr" not in request.given and model.cell in CELL_LEARNING_RATE and model.backend != "numpy":
-        train.lr = CELL_LEARNING_RATE[model.cell]
-        notes.append(explain(Choice("lr", train.lr, f"--cell {model.cell}")))
-    if "dropout" not in request.given and train.minutes > LONG_RUN_MINUTES:
-        model.dropout = LONG_RUN_DROPOUT
-        notes.append(explain(Choice("dropout", LONG_RUN_DROPOUT, f"a budget over {LONG_RUN_MINUTES:g} minutes")))
-    return notes
+    model, train, data = (request.sections[k] for k in ("model", "train", "data"))
+    if model.backend == "numpy":
+        return []
+    chosen = []
+    if "lr" not in request.given and model.cell in CELL_LEARNING_RATE:
+        chosen.append(Choice("lr", CELL_LEARNING_RATE[model.cell], f"--cell {model.cell}"))
+    if train.minutes > 0:
+        chars = StreamedCorpus.open(request.data, data.encoding, data.max_chars or None, data.decode_errors()).chars
+        chosen += budget_choices(train.minutes, chars, request.given)
+    for choice in chosen:
+        for section in (model, train):
+            if hasattr(section, choice.field):
+                setattr(section, choice.field, choice.value)
+    return chosen
 
 
 def train(request: TrainRequest) -> int:
     """A new language-model run; ``--backend numpy`` trains it with the NumPy reference instead."""
     from rnnkit.tasks.lm import run as lm_run
 
-    for note in budget_defaults(request):
-        print(note, file=sys.stderr)
+    chosen = budget_defaults(request)  # printed by the run once its data is read (a bad file: one line)
     model, train_config, data = (request.sections[k] for k in ("model", "train", "data"))
     if model.backend == "numpy":
         from rnnkit.tasks.lm.numpy_trainer import train_numpy
@@ -48,7 +51,8 @@ def train(request: TrainRequest) -> int:
         run, final = train_numpy(request.data, model, train_config, data, request.out)
     else:
         run, final = lm_run.train(request.data, model, train_config, data, request.out, request.device,
-                                  request.progress, use_cache=request.use_cache)
+                                  request.progress, use_cache=request.use_cache,
+                                  auto=[choice.to_dict() for choice in chosen])
     return summary(run, final, request.device)
 
 

@@ -26,7 +26,7 @@ from rnnkit.tasks.lm.run import prepare_data, write_run_header
 from rnnkit.tasks.runs import new_run_dir
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import checkpoint
-from rnnkit.train.loop import TrainConfig
+from rnnkit.train.config import TrainConfig
 
 
 def train_numpy(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,

@@ -21,7 +21,7 @@ from rnnkit.eval.perplexity import stream_nats
 from rnnkit.eval.results import TextScores
 from rnnkit.eval.scores import scores
 from rnnkit.nn.backends import Shape, choose_backend
-from rnnkit.tasks.choices import Choice, explain
+from rnnkit.tasks.choices import Choice, explain, explain_grouped
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.lm.corpus import corpus_in_new_run
 from rnnkit.tasks.lm.model import LanguageModel
@@ -65,22 +65,26 @@ def write_run_header(run: Path, sources: list[str], tokenizer: Tokenizer, start_
 
 def train(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
           out: str | None, device_name: str, show_progress: bool | None = None,
-          stop_at: int | None = None, use_cache: bool = True) -> tuple[Path, dict]:
+          stop_at: int | None = None, use_cache: bool = True, auto: list[dict] | None = None,
+          ) -> tuple[Path, dict]:
     """A new run: returns its directory and the final validation scores.
 
     ``stop_at`` ends it early at that step with a checkpoint, as Ctrl-C would; ``use_cache``
-    False makes ``--backend auto`` time the backends again (``--no-cache``).
+    False makes ``--backend auto`` time the backends again (``--no-cache``); ``auto`` lists the
+    defaults chosen for the user (``commands.budget_defaults``), saved in config.json.
     """
     device = resolve_device(device_name)
     streams_of(distributed.current(), data.batch_size)  # a batch the ranks cannot share: refused before any work
     if distributed.current().leader:
         run, tokenizer, train_ids, val_ids, start_text = corpus_in_new_run(sources, data, out, show_progress)
+        for line in explain_grouped([Choice(**choice) for choice in auto or []]):
+            print(line, file=sys.stderr)
         precision = resolve_precision(train_config.precision, device)
         train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
         model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision,
                                                        use_cache)
         write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
-                         backend_choice=backend_choice)
+                         backend_choice=backend_choice, auto=auto or [])
         distributed.current().barrier()
     else:
         run, tokenizer, train_ids, val_ids, start_text, model_config, train_config = leaders_run(out, sources)
@@ -116,7 +120,7 @@ def resolve_backend(model_config: ModelConfig, data: DataConfig, train_config: T
         return dataclasses.replace(model_config, backend="eager"), {"reason": "only eager runs reset='before'"}
     shape = Shape(model_config.cell, model_config.embedding_size or model_config.hidden_size,
                   model_config.hidden_size, model_config.num_layers, False, data.batch_size, data.seq_len,
-                  precision, str(device))
+                  precision, str(device), model_config.weight_drop, model_config.locked_dropout)
     backend, why = choose_backend(shape, train_config.minutes, train_config.steps,
                                   log=lambda line: print(line, file=sys.stderr), use_cache=use_cache)
     reason = why.get("reason") or ", ".join(f"{kind} {t['step_s'] * 1e3:.1f} ms a step"
