@@ -21,6 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.train.precision import autocast
+
+CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -94,11 +98,6 @@ class CharTransformer(nn.Module):
         return self.head(self.norm(x))
 
 
-def precision_context(precision: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else torch.autocast("cpu",
-                                                                                                   enabled=False)
-
-
 def train_for(model: CharTransformer, train_ids: np.ndarray, minutes: float, precision: str,
               seed: int = 1337) -> int:
     """Train for ``minutes`` of training time; returns the number of steps."""
@@ -119,7 +118,7 @@ def train_for(model: CharTransformer, train_ids: np.ndarray, minutes: float, pre
             group["lr"] = lr
         starts = torch.randint(len(ids) - recipe.context - 1, (recipe.batch,), generator=generator)
         window = torch.stack([ids[s:s + recipe.context + 1] for s in starts.tolist()])
-        with precision_context(precision):
+        with autocast(CPU, precision):
             logits = model(window[:, :-1])
         loss = F.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten())
         optimizer.zero_grad(set_to_none=True)
@@ -151,7 +150,7 @@ def sliding_nats(model: CharTransformer, val_ids: np.ndarray, precision: str, ba
             part = windows[first:first + batch]
             inputs = torch.stack([ids[start:stop] for start, stop, _ in part])
             labels = torch.stack([ids[start + 1:stop + 1] for start, stop, _ in part])
-            with precision_context(precision):
+            with autocast(CPU, precision):
                 logits = model(inputs).float()
             nats = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(len(part), length)
             for row, (_, _, scored) in enumerate(part):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from rnnkit.errors import UserError
 from rnnkit.eval.results import TextScores, finite
-from rnnkit.tasks.choices import Choice
+from rnnkit.tasks.choices import Choice, apply
 from rnnkit.tasks.requests import EvalRequest, SampleRequest, Sampling, TrainRequest, VizRequest
 
 
 def budget_defaults(request: TrainRequest) -> list[Choice]:
-    """The defaults that depend on the rest of the config, applied in place; returns what it chose.
+    """The defaults that depend on the rest of the config, applied to ``request``; returns what it chose.
 
     A vanilla RNN trains at its own learning rate (``CELL_LEARNING_RATE``); the width and the
     regularisers follow the budget and the corpus size (``budget``'s tables). A flag the user
@@ -32,10 +32,7 @@ def budget_defaults(request: TrainRequest) -> list[Choice]:
     if train.minutes > 0:
         chars = StreamedCorpus.open(request.data, data.encoding, data.max_chars or None, data.decode_errors()).chars
         chosen += budget_choices(train.minutes, chars, request.given)
-    for choice in chosen:
-        for section in (model, train):
-            if hasattr(section, choice.field):
-                setattr(section, choice.field, choice.value)
+    request.sections["model"], request.sections["train"] = apply(chosen, model, train)
     return chosen
 
 
@@ -52,7 +49,7 @@ def train(request: TrainRequest) -> int:
     else:
         run, final = lm_run.train(request.data, model, train_config, data, request.out, request.device,
                                   request.progress, use_cache=request.use_cache,
-                                  auto=[choice.to_dict() for choice in chosen])
+                                  auto=chosen)
     return summary(run, final, request.device)
 
 

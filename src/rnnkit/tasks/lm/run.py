@@ -65,7 +65,7 @@ def write_run_header(run: Path, sources: list[str], tokenizer: Tokenizer, start_
 
 def train(sources: list[str], model_config: ModelConfig, train_config: TrainConfig, data: DataConfig,
           out: str | None, device_name: str, show_progress: bool | None = None,
-          stop_at: int | None = None, use_cache: bool = True, auto: list[dict] | None = None,
+          stop_at: int | None = None, use_cache: bool = True, auto: list[Choice] | None = None,
           ) -> tuple[Path, dict]:
     """A new run: returns its directory and the final validation scores.
 
@@ -77,14 +77,14 @@ def train(sources: list[str], model_config: ModelConfig, train_config: TrainConf
     streams_of(distributed.current(), data.batch_size)  # a batch the ranks cannot share: refused before any work
     if distributed.current().leader:
         run, tokenizer, train_ids, val_ids, start_text = corpus_in_new_run(sources, data, out, show_progress)
-        for line in explain_grouped([Choice(**choice) for choice in auto or []]):
+        for line in explain_grouped(auto or []):
             print(line, file=sys.stderr)
         precision = resolve_precision(train_config.precision, device)
         train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
         model_config, backend_choice = resolve_backend(model_config, data, train_config, device, precision,
                                                        use_cache)
         write_run_header(run, sources, tokenizer, start_text, model_config, train_config, data,
-                         backend_choice=backend_choice, auto=auto or [])
+                         backend_choice=backend_choice, auto=[choice.to_dict() for choice in auto or []])
         distributed.current().barrier()
     else:
         run, tokenizer, train_ids, val_ids, start_text, model_config, train_config = leaders_run(out, sources)
