@@ -33,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and args.command != "train":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     keep_freed_memory()
+    finished = False
     try:
         if unknown:
             refuse_foreign(args.task, unknown)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        finished = True
+        return code
     except UserError as err:
         if distributed.current().leader:  # every rank meets the same bad input; one says so
             print(f"rnnkit: error: {err}", file=sys.stderr)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
               "writable) and run the command again", file=sys.stderr)
         return 2
     finally:
-        distributed.leave()
+        distributed.leave(finished)
 
 
 if __name__ == "__main__":

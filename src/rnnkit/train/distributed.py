@@ -215,10 +215,17 @@ def attempt_store(rank: int, size: int) -> dist.Store:
     return dist.PrefixStore(f"rnnkit/attempt-{restarted()}", store)
 
 
-def leave() -> None:
-    """Tear the process group down (at exit), so the launcher sees a clean finish."""
+def leave(finished: bool = True) -> None:
+    """Tear the process group down (at exit), so the launcher sees a clean finish.
+
+    A rank that ``finished`` its command first waits for the others: the followers stop when
+    training ends while the leader still scores the test split, and a group torn down on one side
+    while gloo still talks on the other can abort the process (std::terminate, seen in CI). After a
+    failure there is no waiting: the other ranks may be inside a different collective."""
     global _current
     if _current.active and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
     _current = SINGLE
 
