@@ -16,7 +16,9 @@ from conftest import TINY
 from safetensors.torch import load_file
 
 from rnnkit.cli import main
-from rnnkit.tasks.lm.budget import BY_MINUTES, BY_PASSES, budget_choices
+from rnnkit.tasks.lm.budget import BY_MINUTES, BY_PASSES, Pace, regulariser_choices, width_choices
+from rnnkit.tasks.lm.pace import OTHER_TOKENS, measured_pace
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.train import generations
 from rnnkit.train.averaging import WeightAverage, ema_decay
 from rnnkit.train.config import TrainConfig
@@ -140,15 +142,30 @@ def test_a_bad_average_is_one_line_and_exit_code_2(tmp_path, shakespeare_slice, 
 
 
 def test_the_budget_table_widens_with_minutes_and_regularises_with_passes():
-    def chosen(minutes, megabytes, given=()):
-        return {c.field: c.value for c in budget_choices(minutes, int(megabytes * 1e6), set(given))}
+    slow, fast = Pace(step_seconds=0.05, chars_per_step=1024), Pace(step_seconds=0.01, chars_per_step=1024)
 
+    def chosen(minutes, megabytes, pace=slow, given=()):
+        chars = int(megabytes * 1e6)
+        return {c.field: c.value for c in
+                width_choices(minutes, set(given)) + regulariser_choices(minutes, chars, pace, set(given))}
+
+    assert Pace(0.5, 1000).passes(1, 60_000) == pytest.approx(2.0)  # 120 steps of 1,000 over 60,000
     assert chosen(1, 1.1) == {"hidden_size": 512, "dropout": 0.0, "weight_drop": 0.0, "locked_dropout": 0.0}
-    assert chosen(10, 1.1) == {"hidden_size": 768, "weight_drop": 0.3, "locked_dropout": 0.15}
-    assert chosen(10, 10)["weight_drop"] == 0.0 and chosen(60, 10)["weight_drop"] == 0.3  # passes, not minutes
-    assert chosen(10, 100)["hidden_size"] == 768 and "hidden_size" not in chosen(10, 1, ["hidden_size"])
+    assert chosen(10, 1.1) == {"hidden_size": 512, "weight_drop": 0.3, "locked_dropout": 0.15}  # 11 passes
+    assert chosen(30, 1.1)["hidden_size"] == 768
+    assert chosen(10, 10)["weight_drop"] == 0.0 and chosen(60, 10, fast)["weight_drop"] == 0.3
+    assert chosen(5, 1.1)["weight_drop"] == 0.0 and chosen(5, 1.1, fast)["weight_drop"] == 0.3  # passes, not minutes
+    assert chosen(60, 100)["hidden_size"] == 768 and "hidden_size" not in chosen(60, 1, given=["hidden_size"])
     assert chosen(0, 1) == chosen(1, 1)  # a step budget keeps the smallest rows
     assert BY_MINUTES[-1].up_to == BY_PASSES[-1].up_to == math.inf  # every budget and text has a row
+
+
+def test_the_pace_counts_characters_per_step_by_tokenizer_and_times_a_real_step():
+    model = ModelConfig(hidden_size=16, num_layers=1, embedding_size=8)
+    chars = measured_pace(model, DataConfig(batch_size=4, seq_len=8), "fp32", "cpu")
+    words = measured_pace(model, DataConfig(batch_size=4, seq_len=8, tokenizer="word"), "fp32", "cpu")
+    assert chars.chars_per_step == 32 and words.chars_per_step == 32 * OTHER_TOKENS
+    assert 0 < chars.step_seconds < 1  # a 16-wide layer's step: well under a second anywhere
 
 
 def test_the_chosen_row_is_printed_and_stored_in_the_run(tmp_path, shakespeare_slice, capsys):
@@ -157,8 +174,10 @@ def test_the_chosen_row_is_printed_and_stored_in_the_run(tmp_path, shakespeare_s
     assert main(["train", "lm", str(shakespeare_slice), *flags, "--minutes", "0.02", "--backend", "fused",
                  "--hidden-size", "16", "--no-progress", "--out", str(run)]) == 0
     err = capsys.readouterr().err
-    assert "auto: --dropout 0.0, --weight-drop 0.0, --locked-dropout 0.0 (0.02 minutes" in err
     assert "auto: --hidden-size" not in err  # the user's width wins
     config = json.loads((run / "config.json").read_text())
-    assert {c["field"] for c in config["auto"]} == {"dropout", "weight_drop", "locked_dropout"}
+    stored = {c["field"]: c for c in config["auto"]}
+    assert set(stored) <= {"dropout", "weight_drop", "locked_dropout"} and "weight_drop" in stored
+    row = ", ".join(f"--{name.replace('_', '-')} {c['value']}" for name, c in stored.items())
+    assert f"auto: {row} (0.02 minutes at " in err and "passes over" in stored["weight_drop"]["why"]
     assert config["model"]["hidden_size"] == 16

@@ -43,6 +43,19 @@ def test_attention_weights_sum_to_one_over_real_positions_and_are_zero_on_paddin
         torch.testing.assert_close(context if context.dim() == 3 else context.unsqueeze(1), expected)
 
 
+def test_scaled_general_attention_is_the_softmax_of_the_scores_over_the_root_of_the_width():
+    torch.manual_seed(1)
+    plain, scaled = MultiplicativeAttention(6, 10, "general"), MultiplicativeAttention(6, 10, "general", scaled=True)
+    scaled.load_state_dict(plain.state_dict())
+    memory, query = torch.randn(2, 5, 10), torch.randn(2, 6)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    _, weights = scaled(query, scaled.prepare(memory), memory, mask)
+    by_hand = torch.einsum("bq,qk,bsk->bs", query, plain.weight.weight, memory) / 6 ** 0.5  # q . W k / sqrt(6)
+    expected = torch.softmax(by_hand.masked_fill(~mask, float("-inf")), dim=-1)
+    torch.testing.assert_close(weights, expected)
+    assert not torch.allclose(plain(query, plain.prepare(memory), memory, mask)[1], expected)
+
+
 def model_for(attention: str, backend: str = "fused", cell: str = "gru", reverse: bool = False,
               bidirectional: bool = True) -> Seq2Seq:
     torch.manual_seed(0)

@@ -229,8 +229,9 @@ def _add_others(commands) -> None:
 
 def add_decoding(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, default=1, help="translator: beam size (1: greedy)")
-    parser.add_argument("--alpha", type=float, default=0.0, help="translator: length normalisation, GNMT's "
-                        "((5 + length) / 6) ** alpha (0: plain log-probability)")
+    parser.add_argument("--alpha", type=float, default=None, help="translator: length normalisation, GNMT's "
+                        "((5 + length) / 6) ** alpha (0: plain log-probability; default: the value the run chose "
+                        "on its validation pairs for a beam, 0 for greedy)")
     parser.add_argument("--n-best", type=int, default=1, help="translator: translations shown per sentence")
     parser.add_argument("--max-length", type=int, default=0, help="translator: at most this many tokens per "
                         "translation (0: twice the source's plus 10)")

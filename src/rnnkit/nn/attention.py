@@ -52,10 +52,13 @@ class AdditiveAttention(Attention):
 
 
 class MultiplicativeAttention(Attention):
-    """Luong et al. 2015: ``dot`` is ``q . k``; ``general`` is ``q . W k``."""
+    """Luong et al. 2015: ``dot`` is ``q . k``; ``general`` is ``q . W k``; ``scaled`` divides
+    either by sqrt(query size), as Transformers do, so the softmax does not saturate as the
+    vectors grow during training."""
 
-    def __init__(self, query_size: int, key_size: int, kind: str = "general") -> None:
+    def __init__(self, query_size: int, key_size: int, kind: str = "general", scaled: bool = False) -> None:
         super().__init__()
+        self.scale = query_size ** -0.5 if scaled else 1.0
         if kind not in ("dot", "general"):
             raise ValueError(f"kind must be 'dot' or 'general', not {kind!r}")
         if kind == "dot" and query_size != key_size:
@@ -67,11 +70,12 @@ class MultiplicativeAttention(Attention):
         return self.weight(memory) if self.weight is not None else memory
 
     def scores(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))
+        scores = torch.bmm(query, keys.transpose(1, 2))
+        return scores * self.scale if self.scale != 1.0 else scores
 
 
-def make_attention(kind: str, query_size: int, key_size: int) -> Attention:
-    """By name: ``bahdanau`` (additive), ``dot`` or ``general`` (multiplicative)."""
+def make_attention(kind: str, query_size: int, key_size: int, scaled: bool = False) -> Attention:
+    """By name: ``bahdanau`` (additive), ``dot`` or ``general`` (multiplicative, ``scaled`` or not)."""
     if kind == "bahdanau":
         return AdditiveAttention(query_size, key_size, query_size)
-    return MultiplicativeAttention(query_size, key_size, kind)
+    return MultiplicativeAttention(query_size, key_size, kind, scaled)

@@ -45,7 +45,8 @@ class TranslateBody(Body):
     sentences: list[Text] = Field(min_length=1, max_length=64)
     beam: int = Field(1, ge=1, le=32)
     n_best: int = Field(1, ge=1, le=32)
-    alpha: float = Field(0.0, ge=0, le=5, allow_inf_nan=False, description="length penalty")
+    alpha: float | None = Field(None, ge=0, le=5, allow_inf_nan=False,
+                                description="length penalty; unset: the run's tuned one for a beam, else 0")
     max_length: int = Field(0, ge=0, le=1000, description="0: the run's own limit")
     attention: bool = Field(False, description="return each best translation's attention weights")
 

@@ -62,7 +62,7 @@ class Decoding:
     """Search settings for translators and captioners, as given on the command line."""
 
     beam: int = 1
-    alpha: float = 0.0
+    alpha: float | None = None  # None: a translator's tuned length penalty for a beam, else 0
     n_best: int = 1
     max_length: int = 0
 

@@ -20,7 +20,7 @@ def search_of(args: Decoding, loaded: LoadedCaptioner):
     from rnnkit.tasks.caption.decoding import CaptionSearch
 
     args.check()
-    return CaptionSearch(beam=args.beam, alpha=args.alpha, n_best=args.n_best,
+    return CaptionSearch(beam=args.beam, alpha=args.alpha or 0.0, n_best=args.n_best,
                          max_words=args.max_length or loaded.config["caption"]["max_words"])
 
 

@@ -17,10 +17,12 @@ def budget_defaults(request: TrainRequest) -> list[Choice]:
     """The defaults that depend on the rest of the config, applied to ``request``; returns what it chose.
 
     A vanilla RNN trains at its own learning rate (``CELL_LEARNING_RATE``); the width and the
-    regularisers follow the budget and the corpus size (``budget``'s tables). A flag the user
+    regularisers follow the budget and the passes it makes over the corpus on this machine (``budget``'s
+    tables, ``pace``'s probe). A flag the user
     gave always wins; the NumPy reference keeps its own defaults."""
     from rnnkit.data.streaming import StreamedCorpus
-    from rnnkit.tasks.lm.budget import budget_choices
+    from rnnkit.tasks.lm.budget import regulariser_choices, width_choices
+    from rnnkit.tasks.lm.pace import measured_pace
     from rnnkit.tasks.sections import CELL_LEARNING_RATE
 
     model, train, data = (request.sections[k] for k in ("model", "train", "data"))
@@ -31,7 +33,10 @@ def budget_defaults(request: TrainRequest) -> list[Choice]:
         chosen.append(Choice("lr", CELL_LEARNING_RATE[model.cell], f"--cell {model.cell}"))
     if train.minutes > 0:
         chars = StreamedCorpus.open(request.data, data.encoding, data.max_chars or None, data.decode_errors()).chars
-        chosen += budget_choices(train.minutes, chars, request.given)
+        chosen += width_choices(train.minutes, request.given)
+        model, train = apply(chosen, model, train)
+        pace = measured_pace(model, data, train.precision, request.device)
+        chosen += regulariser_choices(train.minutes, chars, pace, request.given)
     request.sections["model"], request.sections["train"] = apply(chosen, model, train)
     return chosen
 

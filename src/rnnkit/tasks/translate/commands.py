@@ -16,11 +16,14 @@ if TYPE_CHECKING:
     from rnnkit.tasks.translate.run import LoadedTranslator
 
 
-def decoding_of(args: Decoding):
+def decoding_of(args: Decoding, config: dict):
+    """The search asked for; a beam without ``--alpha`` takes the run's tuned length penalty."""
     from rnnkit.tasks.translate.decoding import Decoding
+    from rnnkit.tasks.translate.length_penalty import alpha_for
 
     args.check()
-    return Decoding(beam=args.beam, alpha=args.alpha, n_best=args.n_best, max_length=args.max_length)
+    return Decoding(beam=args.beam, alpha=alpha_for(config, args.beam, args.alpha), n_best=args.n_best,
+                    max_length=args.max_length)
 
 
 def train(request: TrainRequest) -> int:
@@ -35,6 +38,11 @@ def train(request: TrainRequest) -> int:
 def summary(run: Path, final: dict, device: str) -> int:
     print(f"\nstep {final['step']}: validation BLEU {final['bleu']:.2f}, chrF {final['chrf']:.2f} (greedy); "
           f"the best is in {run / 'model.safetensors'}")
+    if "length_penalty" in final:
+        tuned = final["length_penalty"]
+        tried = ", ".join(f"{alpha} {bleu:.2f}" for alpha, bleu in tuned["bleu_by_alpha"].items())
+        print(f"length penalty for beam {tuned['beam']}: alpha {tuned['alpha']:g}, chosen on {tuned['sentences']:,} "
+              f"validation pairs in {tuned['seconds']:.0f} s (BLEU by alpha: {tried}); stored in the run")
     if "test" in final:
         test = final["test"]
         print(f"test split, greedy: BLEU {test['bleu']:.2f}  chrF {test['chrf']:.2f}  ({test['sentences']:,} "
@@ -48,7 +56,7 @@ def predict(args: PredictRequest) -> int:
 
     loaded = translate_run.load(args.run, args.device)
     sentences = read_lines_given(args.texts, args.file)
-    results = translate_run.translate(loaded, sentences, decoding_of(args))
+    results = translate_run.translate(loaded, sentences, decoding_of(args, loaded.config))
     for sentence, found in zip(sentences, results, strict=True):
         if args.json:
             print(json.dumps({"source": sentence, "translations": [
@@ -119,11 +127,12 @@ def evaluate(args: EvalRequest) -> int:
         pairs, what = read_split(args.run, "test", translate_run.PAIR_KEYS), "the run's test split"
         if not pairs:
             raise UserError(f"{args.run}: the run has no test split; pass pairs to score")
-    result = translate_run.evaluate(loaded, pairs, decoding_of(args), args.precision)
+    decoding = decoding_of(args, loaded.config)
+    result = translate_run.evaluate(loaded, pairs, decoding, args.precision)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
-    search = "greedy" if args.beam == 1 else f"beam {args.beam}" + (f", alpha {args.alpha:g}" if args.alpha else "")
+    search = "greedy" if decoding.beam == 1 else f"beam {decoding.beam}, alpha {decoding.alpha:g}"
     print(f"{what}: {result.sentences:,} sentences, {search}\n"
           f"BLEU  {result.bleu:.2f}  ({result.bleu_signature})\n"
           f"chrF  {result.chrf:.2f}  ({result.chrf_signature})\n"

@@ -46,6 +46,11 @@ class Seq2SeqConfig:
     bidirectional: bool = option(True, "translate: the encoder reads each source sentence both ways")
     batch_tokens: int = option(0, "translate: batches of about this many source and target tokens, padding "
                                "counted, sorted by length and shuffled each epoch (0: --batch-size pairs)")
+    scaled_attention: bool = option(False, "translate: divide dot and general attention scores by the square "
+                                    "root of the decoder's width")
+    tune_length_penalty: int = option(5, "translate: when training ends, choose the length penalty (--alpha) "
+                                      "for a beam this wide on up to 500 validation pairs, stored in the run "
+                                      "and used by eval, predict and serve (0 or 1: skip)")
 
 
 @dataclasses.dataclass
@@ -94,7 +99,7 @@ class Seq2Seq(nn.Module):
         self.decoder = recurrent_layers(config, fed, False)
         self.bridge_h = nn.Linear(memory, hidden)
         self.bridge_c = nn.Linear(memory, hidden) if config.cell == "lstm" else None
-        self.attention = (make_attention(s2s.attention, hidden, memory)
+        self.attention = (make_attention(s2s.attention, hidden, memory, s2s.scaled_attention)
                           if s2s.attention in ("bahdanau", "dot", "general") else None)
         self.combine = nn.Linear(hidden + memory, hidden) if s2s.attention != "none" else None
         self.dropout = nn.Dropout(config.dropout)

@@ -101,7 +101,7 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
           f"{model_config.cell}, attention {s2s.attention}, on {device}, {precision}", file=sys.stderr)
     task = build_task(model, (source_tokenizer, target_tokenizer), splits, config, device)
     final = TrainLoop(model, task, train_config, run, show_progress).fit(stop_at=stop_at)
-    return run, finish(run, final, splits["test"], device_name)
+    return run, finish(run, final, splits, device_name)
 
 
 def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | None = None,
@@ -115,14 +115,23 @@ def resume(run: Path, overrides: dict, device_name: str, show_progress: bool | N
     model = build_model(config, source_tokenizer, target_tokenizer).to(device)
     task = build_task(model, (source_tokenizer, target_tokenizer), splits, config, device)
     final = resumed_loop(run, model, task, train_config, config, device, show_progress).fit(stop_at=stop_at)
-    return run, finish(run, final, splits["test"], device_name)
+    return run, finish(run, final, splits, device_name)
 
 
-def finish(run: Path, final: dict, test: list[Pair], device_name: str) -> dict:
-    """With the best weights: greedy BLEU on the held-out test pairs."""
-    if not test:
+def finish(run: Path, final: dict, splits: dict[str, list[Pair]], device_name: str) -> dict:
+    """With the best weights: the beam's length penalty chosen on validation (``length_penalty``),
+    then greedy BLEU on the held-out test pairs (``rnnkit eval RUN --beam 5`` scores the beam)."""
+    from rnnkit.tasks.translate import length_penalty
+
+    loaded = load(run, device_name)
+    beam = int(loaded.config["seq2seq"].get("tune_length_penalty", 0))
+    if beam > 1 and splits["val"]:
+        tuned = length_penalty.tune(loaded, splits["val"], beam)
+        length_penalty.store(run, tuned)
+        final = {**final, "length_penalty": tuned}
+    if not splits["test"]:
         return final
-    return {**final, "test": evaluate(load(run, device_name), test, Decoding()).to_dict()}
+    return {**final, "test": evaluate(loaded, splits["test"], Decoding()).to_dict()}
 
 
 def read_tokenizers(run: Path) -> tuple[Tokenizer, Tokenizer]:

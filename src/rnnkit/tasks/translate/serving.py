@@ -16,13 +16,14 @@ def translate(served: Served, body: TranslateBody) -> dict:
     from rnnkit.tasks.translate import run as translate_run
     from rnnkit.tasks.translate.commands import attention_axes
     from rnnkit.tasks.translate.decoding import Decoding
+    from rnnkit.tasks.translate.length_penalty import alpha_for
 
     if body.n_best > body.beam:
         raise UserError(f"n_best: {body.n_best} is more than beam {body.beam}; raise beam or lower n_best")
     loaded = served.loaded
     if body.attention and loaded.model.attention is None:
         raise UserError("attention: this translator was trained without attention; drop attention")
-    decoding = Decoding(body.beam, body.alpha, body.n_best, body.max_length)
+    decoding = Decoding(body.beam, alpha_for(loaded.config, body.beam, body.alpha), body.n_best, body.max_length)
     results = []
     for sentence, found in zip(body.sentences, translate_run.translate(loaded, body.sentences, decoding),
                                strict=True):
