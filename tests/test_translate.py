@@ -262,6 +262,20 @@ def test_translation_runs_predict_eval_and_resume_exactly(tmp_path, capsys):
     assert result["unknown_in_output"] == sum(t.split().count("<unk>") for t in texts)
 
 
+def test_new_runs_scale_their_attention_and_runs_saved_before_it_keep_plain_scores(tmp_path):
+    from rnnkit.tasks.translate import run as translate_run
+
+    synthetic_pairs(tmp_path / "pairs.tsv", "reverse", 200, seed=8)
+    run = tmp_path / "run"
+    assert main(["train", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--steps", "2",
+                 "--tune-length-penalty", "0", "--out", str(run)]) == 0
+    assert translate_run.load(run).model.attention.scale == pytest.approx(32 ** -0.5)
+    config = json.loads((run / "config.json").read_text())
+    del config["seq2seq"]["scaled_attention"]  # as a run saved before the option existed
+    (run / "config.json").write_text(json.dumps(config))
+    assert translate_run.load(run).model.attention.scale == 1.0
+
+
 def test_pairs_filters_rebuild_the_tutorial_subset_and_read_gzip(tmp_path):
     rows = ["I am cold.\tJ'ai froid.", "He's tall.\tIl est grand.", "Go away.\tVa-t'en.",
             "They are here now but not for a very long time.\tIls sont ici.", "you’re late.\tTu es en retard\u202f!"]

@@ -52,9 +52,10 @@ class LoadedTranslator(Run):
 
 
 def build_model(config: dict, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> Seq2Seq:
+    """The run's model; a run saved before attention was scaled keeps its unscaled scores."""
+    s2s = from_dict(Seq2SeqConfig, {"scaled_attention": False, **config["seq2seq"]})
     return Seq2Seq(source_tokenizer.vocab_size + SPECIALS, target_tokenizer.vocab_size + SPECIALS,
-                   from_dict(ModelConfig, config["model"]), from_dict(Seq2SeqConfig, config["seq2seq"]),
-                   encoder_reads_both_ways(config))
+                   from_dict(ModelConfig, config["model"]), s2s, encoder_reads_both_ways(config))
 
 
 def encoder_reads_both_ways(config: dict) -> bool:
