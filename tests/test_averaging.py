@@ -16,6 +16,7 @@ from conftest import TINY
 from safetensors.torch import load_file
 
 from rnnkit.cli import main
+from rnnkit.config import flag_name
 from rnnkit.tasks.lm.budget import BY_MINUTES, BY_PASSES, Pace, regulariser_choices, width_choices
 from rnnkit.tasks.lm.pace import OTHER_TOKENS, measured_pace
 from rnnkit.tasks.sections import DataConfig, ModelConfig
@@ -168,6 +169,19 @@ def test_the_pace_counts_characters_per_step_by_tokenizer_and_times_a_real_step(
     assert 0 < chars.step_seconds < 1  # a 16-wide layer's step: well under a second anywhere
 
 
+def test_the_pace_reads_the_backend_cache_when_auto_timed_the_shape(tmp_path, monkeypatch):
+    from rnnkit.nn.backends import Shape, cache_path, fused_step_seconds, machine_key, shape_key
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    shape = Shape("lstm", 8, 16, 1, False, 4, 8, "fp32", "cpu")
+    measured = fused_step_seconds(shape)  # nothing cached: timed now, and left uncached
+    assert 0 < measured < 1 and not cache_path().exists()
+    cache_path().parent.mkdir(parents=True)
+    cache = {machine_key(torch.device("cpu")): {shape_key(shape): {"fused": {"first_s": 1.0, "step_s": 123.0}}}}
+    cache_path().write_text(json.dumps(cache))
+    assert fused_step_seconds(shape) == 123.0
+
+
 def test_the_chosen_row_is_printed_and_stored_in_the_run(tmp_path, shakespeare_slice, capsys):
     run = tmp_path / "run"
     flags = ["--num-layers", "1", "--batch-size", "8", "--seq-len", "16", "--embedding-size", "8"]
@@ -178,6 +192,6 @@ def test_the_chosen_row_is_printed_and_stored_in_the_run(tmp_path, shakespeare_s
     config = json.loads((run / "config.json").read_text())
     stored = {c["field"]: c for c in config["auto"]}
     assert set(stored) <= {"dropout", "weight_drop", "locked_dropout"} and "weight_drop" in stored
-    row = ", ".join(f"--{name.replace('_', '-')} {c['value']}" for name, c in stored.items())
+    row = ", ".join(f"{flag_name(name)} {c['value']}" for name, c in stored.items())
     assert f"auto: {row} (0.02 minutes at " in err and "passes over" in stored["weight_drop"]["why"]
     assert config["model"]["hidden_size"] == 16

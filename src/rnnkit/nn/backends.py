@@ -115,6 +115,14 @@ def choose_backend(shape: Shape, minutes: float, steps: int, log=print, use_cach
     return _pick(known, budget_s), {"timings": known}
 
 
+def fused_step_seconds(shape: Shape) -> float:
+    """The fused kernels' seconds per step on ``shape``: the cached timing when ``--backend auto``
+    made one on this machine, else measured now (and not cached: an entry without the other
+    candidates would keep ``choose_backend`` from timing them)."""
+    known = read_cache(cache_path()).get(machine_key(torch.device(shape.device)), {}).get(shape_key(shape), {})
+    return known["fused"]["step_s"] if "fused" in known else time_backend("fused", shape)[1]
+
+
 def _pick(timings: dict, budget_s: float) -> str:
     """The fastest per step, unless its one-off extra cost (compiling) would eat the budget."""
     fused = timings["fused"]["step_s"]

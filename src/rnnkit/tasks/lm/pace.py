@@ -1,14 +1,14 @@
 """How fast this machine trains the run's model: the pace the budget table counts passes with.
 
 The table's regularisers depend on how many passes a budget makes over the text, which
-depends on the machine as much as on the minutes. So the first run of a shape times a
-few training steps of its recurrent layers (the bulk of a step) with the fused kernels,
-the same probe ``--backend auto`` runs, and scales it to a whole step.
+depends on the machine as much as on the minutes. So a run takes the fused kernels' step
+time on its recurrent layers (the bulk of a step), from ``--backend auto``'s cache when it
+has timed this shape, else timed now, and scales it to a whole step.
 """
 
 from __future__ import annotations
 
-from rnnkit.nn.backends import Shape, time_backend
+from rnnkit.nn.backends import Shape, fused_step_seconds
 from rnnkit.tasks.lm.budget import Pace
 from rnnkit.tasks.runs import resolve_device
 from rnnkit.tasks.sections import DataConfig, ModelConfig
@@ -27,6 +27,5 @@ def measured_pace(model: ModelConfig, data: DataConfig, precision: str, device_n
     device = resolve_device(device_name)
     shape = Shape(model.cell, model.embedding_size or model.hidden_size, model.hidden_size, model.num_layers,
                   False, data.batch_size, data.seq_len, resolve_precision(precision, device), str(device))
-    _, step_seconds = time_backend("fused", shape)
     chars_per_token = CHARS_PER_TOKEN.get(data.tokenizer, OTHER_TOKENS)
-    return Pace(step_seconds * WHOLE_STEP, data.batch_size * data.seq_len * chars_per_token)
+    return Pace(fused_step_seconds(shape) * WHOLE_STEP, data.batch_size * data.seq_len * chars_per_token)
