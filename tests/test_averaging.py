@@ -1,4 +1,4 @@
-"""Weight averaging (--ema, --tail-average) and the language model's budget table.
+"""Weight averaging (--ema, --tail-average, --average, --average-last) and the language model's budget table.
 
 The averages are checked against ones computed by hand from the weights each step left,
 through the real loop: what validation sees, what becomes the best weights, what the
@@ -75,7 +75,7 @@ def trained(tmp_path, steps: int, **averaging) -> tuple[Regression, list[torch.T
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     task = Regression(model)
-    config = TrainConfig(steps=steps, lr=0.05, warmup_steps=0, eval_every=5, **averaging)
+    config = TrainConfig(**{"steps": steps, "lr": 0.05, "warmup_steps": 0, "eval_every": 5, **averaging})
     TrainLoop(model, task, config, tmp_path, show_progress=False).fit()
     after = [*task.started_from[1:], task.weights()]  # the raw weights are back once validation ends
     return task, after
@@ -111,6 +111,23 @@ def test_the_tail_average_is_the_mean_of_every_step_from_its_fraction_of_the_bud
         assert torch.allclose(task.validated[step], mean, atol=1e-6), step
 
 
+def test_average_last_keeps_the_mean_of_the_last_validations_whatever_they_scored(tmp_path):
+    (tmp_path / "last").mkdir()
+    (tmp_path / "best").mkdir()
+    noisy = {"lr": 0.2, "schedule": "constant", "eval_every": 2}  # a trajectory whose last validations are not its best
+    task, _ = trained(tmp_path / "last", 20, average_last=3, **noisy)
+    best = flat(load_file(tmp_path / "last" / "model.safetensors"))
+    assert torch.allclose(best, torch.stack([task.validated[s] for s in (16, 18, 20)]).mean(0), atol=1e-6)
+    losses = {s: float(torch.nn.functional.mse_loss(task.x @ w[:3, None] + w[3], task.y))
+              for s, w in task.validated.items()}
+    best_three = sorted(losses, key=losses.get)[:3]
+    assert set(best_three) != {16, 18, 20}  # so the two pools differ on this trajectory
+    trained(tmp_path / "best", 20, average=3, **noisy)  # the same run, pooled by score
+    by_score = flat(load_file(tmp_path / "best" / "model.safetensors"))
+    assert torch.allclose(by_score, torch.stack([task.validated[s] for s in best_three]).mean(0), atol=1e-6)
+    assert len(list((tmp_path / "last" / "best").glob("*.safetensors"))) == 3  # older ones deleted
+
+
 def test_without_averaging_validation_sees_the_weights_as_trained(tmp_path):
     task, after = trained(tmp_path, 10)
     assert all(torch.equal(seen, after[step - 1]) for step, seen in task.validated.items())
@@ -135,11 +152,13 @@ def test_a_resumed_run_averages_exactly_as_an_unbroken_one(tmp_path, shakespeare
                                                    / generations.WEIGHTS)[k]) for k in whole)
 
 
-@pytest.mark.parametrize("flags", [["--ema", "1.5"], ["--ema", "0.99", "--tail-average", "0.5"]])
-def test_a_bad_average_is_one_line_and_exit_code_2(tmp_path, shakespeare_slice, capsys, flags):
+@pytest.mark.parametrize("flags,named", [(["--ema", "1.5"], "--ema"),
+                                         (["--ema", "0.99", "--tail-average", "0.5"], "--ema"),
+                                         (["--average", "3", "--average-last", "2"], "--average-last")])
+def test_a_bad_average_is_one_line_and_exit_code_2(tmp_path, shakespeare_slice, capsys, flags, named):
     code = main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "2", *flags, "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "--ema" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert code == 2 and named in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_the_budget_table_widens_with_minutes_and_regularises_with_passes():

@@ -116,7 +116,7 @@ TASKS: dict[str, Task] = {
         serves={"forecast": forecast_serving.forecast}, exports=forecast_export.export_onnx),
     "translate": Task(
         "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
-        {"model": section(ModelConfig, EMBEDDED, choices=TORCH_ONLY, cell="gru", hidden_size=256,
+        {"model": section(ModelConfig, (*EMBEDDED, "tie_weights"), choices=TORCH_ONLY, cell="gru", hidden_size=256,
                           embedding_size=256, dropout=0.2),
          "seq2seq": section(Seq2SeqConfig),
          "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, precision="fp32", lr=2e-3,

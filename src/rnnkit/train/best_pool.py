@@ -5,7 +5,9 @@ best checkpoint with a noise of a point or two of accuracy; averaging the weight
 checkpoints that validated best (checkpoint averaging, as fairseq and Polyak averaging do)
 measured 0.799 held-out accuracy where the single pick gave 0.782 (docs/tuning.md). The
 pool's weights live in ``RUN/best/``; its list is part of the checkpoint, so a resumed
-run averages exactly what an uninterrupted one would.
+run averages exactly what an uninterrupted one would. With ``latest`` the pool is the last K
+validations instead, whatever they scored (``--average-last``: fairseq's averaging of the last
+checkpoints, for a run still improving when its budget ends).
 """
 
 from __future__ import annotations
@@ -26,20 +28,26 @@ def _path(run: Path, step: int) -> Path:
 
 
 class BestPool:
-    """The ``size`` best (score, step) pairs, lower score better; size 1 is the classic single best."""
+    """The ``size`` best (score, step) pairs, lower score better (or, ``latest``, the last ``size``
+    in step order); size 1 is the classic single best."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, latest: bool = False) -> None:
         self.size = max(int(size), 1)
+        self.latest = latest
         self.entries: list[tuple[float, int]] = []
 
     def offer(self, run: Path, model: torch.nn.Module, score: float, step: int) -> bool:
-        """Take this checkpoint if it is among the best; returns whether the best weights change."""
-        if len(self.entries) >= self.size and score >= self.entries[-1][0]:
+        """Take this checkpoint if it is among the best (or the newest); returns whether the best
+        weights change."""
+        if not self.latest and len(self.entries) >= self.size and score >= self.entries[-1][0]:
             return False
         if self.size > 1:
             (run / FOLDER).mkdir(exist_ok=True)
             checkpoint.save_weights(_path(run, step), model, step)
-        self.entries = sorted([*self.entries, (score, step)])[:self.size]
+        if self.latest:
+            self.entries = [*self.entries, (score, step)][-self.size:]
+        else:
+            self.entries = sorted([*self.entries, (score, step)])[:self.size]
         return True
 
     def write_best(self, run: Path, model: torch.nn.Module, step: int) -> None:
@@ -52,7 +60,8 @@ class BestPool:
                 for name in tensors[0]}
         steps = ",".join(str(s) for _, s in self.entries)
         checkpoint.atomic_write(run / checkpoint.BEST, lambda tmp: save_file(
-            mean, str(tmp), metadata={"step": str(self.entries[0][1]), "averaged_steps": steps}))
+            mean, str(tmp), metadata={"step": str(self.entries[-1 if self.latest else 0][1]),
+                                      "averaged_steps": steps}))
 
     def clean(self, run: Path) -> None:
         """Delete pool files no longer in it (call once the checkpoint that dropped them is committed)."""

@@ -56,7 +56,7 @@ class TrainLoop:
         self.best_score = math.inf
         self.bad_evals = 0
         self.saved_step: int | None = None
-        self.pool = BestPool(config.average)
+        self.pool = BestPool(config.average_last or config.average, latest=config.average_last > 0)
         self.average = WeightAverage(config.ema, config.tail_average)
         self.last_eval: dict = {}
         self.show_progress = show_progress

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.decode.rows import Product, rowwise_product
+from rnnkit.errors import UserError
 from rnnkit.nn import State, Stepper
 from rnnkit.nn.config import recurrent_layers
 from rnnkit.nn.regularisers import embedding_dropout, locked_dropout
@@ -24,7 +25,7 @@ class LanguageModel(nn.Module):
         self.config = config
         embedding_size = config.embedding_size or config.hidden_size
         if config.tie_weights and embedding_size != config.hidden_size:
-            raise ValueError("--tie-weights needs --embedding-size equal to --hidden-size")
+            raise UserError("--tie-weights needs --embedding-size equal to --hidden-size")
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.recurrent = recurrent_layers(config, embedding_size)
         self.dropout = nn.Dropout(config.dropout)

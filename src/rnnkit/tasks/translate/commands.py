@@ -31,7 +31,8 @@ def train(request: TrainRequest) -> int:
 
     s = request.sections
     run, final = translate_run.train(request.data, s["model"], s["seq2seq"], s["train"], s["data"], s["pairs"],
-                                     s["labelled"], request.out, request.device, request.progress)
+                                     s["labelled"], request.out, request.device, request.progress,
+                                     given=request.given)
     return summary(run, final, request.device)
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.config import option
+from rnnkit.errors import UserError
 from rnnkit.nn import State
 from rnnkit.nn.attention import make_attention
 from rnnkit.nn.config import recurrent_layers
@@ -78,19 +79,28 @@ def reverse_within(ids: Tensor, lengths: Tensor) -> Tensor:
     return ids.gather(1, reversed_positions(lengths.to(ids.device), ids.shape[1]))
 
 
+def refuse_bad_shapes(config: ModelConfig, s2s: Seq2SeqConfig, bidirectional: bool) -> None:
+    """Flags that cannot build a model, refused before any data is read."""
+    if s2s.attention not in CONDITIONING:
+        raise UserError(f"--attention must be one of {', '.join(CONDITIONING)}, not {s2s.attention!r}")
+    hidden, embedding = config.hidden_size, config.embedding_size or config.hidden_size
+    if config.tie_weights and embedding != hidden:
+        raise UserError("--tie-weights shares the target embedding with the output layer: it needs "
+                        "--embedding-size equal to --hidden-size")
+    if s2s.attention == "dot" and bidirectional:
+        raise UserError("dot attention needs the encoder's outputs as wide as the decoder's: "
+                        "use --attention general, or --no-bidirectional")
+
+
 class Seq2Seq(nn.Module):
     """``forward(source, lengths, target_in) -> (logits (B, T, V), attention (B, T, S) or None)``."""
 
     def __init__(self, source_vocab: int, target_vocab: int, config: ModelConfig, s2s: Seq2SeqConfig,
                  bidirectional: bool) -> None:
         super().__init__()
-        if s2s.attention not in CONDITIONING:
-            raise ValueError(f"attention must be one of {', '.join(CONDITIONING)}, not {s2s.attention!r}")
         hidden, embedding = config.hidden_size, config.embedding_size or config.hidden_size
         memory = hidden * (2 if bidirectional else 1)
-        if s2s.attention == "dot" and memory != hidden:
-            raise ValueError("dot attention needs the encoder's outputs as wide as the decoder's: "
-                             "use --attention general, or --no-bidirectional")
+        refuse_bad_shapes(config, s2s, bidirectional)
         self.config, self.s2s, self.bidirectional = config, s2s, bidirectional
         self.source_embedding = nn.Embedding(source_vocab, embedding, padding_idx=PAD)
         self.target_embedding = nn.Embedding(target_vocab, embedding, padding_idx=PAD)
@@ -104,6 +114,8 @@ class Seq2Seq(nn.Module):
         self.combine = nn.Linear(hidden + memory, hidden) if s2s.attention != "none" else None
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(hidden, target_vocab)
+        if config.tie_weights:  # Press & Wolf 2017: the target embedding is the output layer's weights
+            self.head.weight = self.target_embedding.weight
 
     # -- encoder ---------------------------------------------------------------------------
     def encode(self, source: Tensor, lengths: Tensor) -> tuple[Memory, State]:

@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rnnkit.config import from_dict, to_dict
@@ -22,6 +23,7 @@ from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
 from rnnkit.eval.results import TranslationScores
+from rnnkit.tasks.choices import apply, explain_grouped
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.runs import (
     SPLITS,
@@ -34,8 +36,9 @@ from rnnkit.tasks.runs import (
     write_split,
 )
 from rnnkit.tasks.sections import DataConfig, ModelConfig
-from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, translate_ids
-from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.translate.budget import batching_choices
+from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, encode_target, translate_ids
+from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig, refuse_bad_shapes
 from rnnkit.tasks.translate.task import TranslationTask
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
@@ -63,6 +66,12 @@ def encoder_reads_both_ways(config: dict) -> bool:
     return bool(config["seq2seq"].get("bidirectional", config.get("bidirectional", True)))
 
 
+def pair_costs(pairs: list[Pair], source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> np.ndarray:
+    """What each pair costs a token batch: its source, its target and the decoder's start token."""
+    return np.array([len(encode_source(source_tokenizer, s)) + len(encode_target(target_tokenizer, t)) + 1
+                     for s, t in pairs])
+
+
 def build_task(model: Seq2Seq, tokenizers: tuple[Tokenizer, Tokenizer], splits: dict[str, list[Pair]],
                config: dict, device: torch.device) -> TranslationTask:
     s2s, train = config["seq2seq"], from_dict(TrainConfig, config["train"])
@@ -73,8 +82,11 @@ def build_task(model: Seq2Seq, tokenizers: tuple[Tokenizer, Tokenizer], splits: 
 
 def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, train_config: TrainConfig,
           data: DataConfig, pairs: PairsConfig, labelled: LabelledConfig, out: str | None, device_name: str,
-          show_progress: bool | None = None, stop_at: int | None = None) -> tuple[Path, dict]:
-    """A new translation run: returns its directory and the final validation (and test) scores."""
+          show_progress: bool | None = None, stop_at: int | None = None,
+          given: set[str] | None = None) -> tuple[Path, dict]:
+    """A new translation run: returns its directory and the final validation (and test) scores.
+    ``given`` names the flags the user set; the others may be chosen from the data (``budget``)."""
+    refuse_bad_shapes(model_config, s2s, s2s.bidirectional)
     device = resolve_device(device_name)
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
@@ -82,6 +94,11 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
         raise UserError("rnnkit train translate reads words or subwords: pass --tokenizer word or --tokenizer bpe")
     source_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(s for s, _ in splits["train"]), data.vocab_size)
     target_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for _, t in splits["train"]), data.vocab_size)
+    chosen = [] if given is None else batching_choices(
+        pair_costs(splits["train"], source_tokenizer, target_tokenizer), data.batch_size, given)
+    for line in explain_grouped(chosen):
+        print(line, file=sys.stderr)
+    (s2s,) = apply(chosen, s2s)
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run = new_run_dir(out, sources or [pairs.source])
@@ -89,7 +106,8 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
         write_split(run, name, splits[name], PAIR_KEYS)
     config = run_header("translate", sources or [pairs.source, pairs.target], split=origin,
                         model=to_dict(model_config), seq2seq=to_dict(s2s),
-                        train=to_dict(train_config), data=to_dict(data), pairs=to_dict(pairs))
+                        train=to_dict(train_config), data=to_dict(data), pairs=to_dict(pairs),
+                        auto=[choice.to_dict() for choice in chosen])
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, {"source": source_tokenizer.to_dict(),
                                                        "target": target_tokenizer.to_dict()})
