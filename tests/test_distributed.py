@@ -28,7 +28,7 @@ LM = ["--hidden-size", "32", "--num-layers", "2", "--batch-size", "8", "--seq-le
 CLASSIFY = ["--hidden-size", "24", "--embedding-size", "12", "--batch-size", "15", "--dropout", "0",
             "--warmup-steps", "2", "--class-weights", "--device", "cpu", "--no-progress"]
 TRANSLATE = ["--hidden-size", "32", "--embedding-size", "16", "--batch-size", "16", "--dropout", "0",
-             "--warmup-steps", "2", "--device", "cpu", "--no-progress"]
+             "--precision", "fp32", "--warmup-steps", "2", "--device", "cpu", "--no-progress"]  # bf16 sums drift
 WORKER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
