@@ -1,5 +1,6 @@
 """The translator's options: tied target embeddings (one matrix read by the decoder's input and written
-by its output layer) and batches cut by tokens when the user did not choose a batching."""
+by its output layer), batches cut by tokens when the user did not choose a batching, and joint or
+separate vocabularies."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from safetensors.torch import load_file
 from test_translate import SMALL, synthetic_pairs
 
 from rnnkit.cli import main
+from rnnkit.data.pairs import PairsConfig
+from rnnkit.data.tokenizers import UNK_ID
 from rnnkit.errors import UserError
 from rnnkit.tasks.runs import read_split
-from rnnkit.tasks.sections import ModelConfig
+from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate.model import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.translate.vocabulary import fit_pair_tokenizers
 
 
 def tiny(tie: bool, embedding: int = 12) -> Seq2Seq:
@@ -90,3 +94,37 @@ def test_a_run_batches_by_tokens_unless_told_and_says_why(tmp_path, capsys):
     assert main([*common, "--batch-size", "32", "--out", str(tmp_path / "pairs")]) == 0
     config = json.loads((tmp_path / "pairs" / "config.json").read_text())
     assert config["seq2seq"]["batch_tokens"] == 0 and config["auto"] == []
+
+
+ROWS = [("le chat noir", "the black cat"), ("le chien", "the dog"), ("un chat", "a cat"), ("Paris", "Paris")]
+
+
+def unknown(tokenizer, lines) -> int:
+    return sum(int((tokenizer.encode(line) == UNK_ID).sum()) for line in lines)
+
+
+def test_a_joint_vocabulary_is_one_tokenizer_of_both_sides_and_separate_ones_have_their_own_sizes():
+    french, english = [s for s, _ in ROWS], [t for _, t in ROWS]
+    source, target = fit_pair_tokenizers(ROWS, DataConfig(tokenizer="word"), PairsConfig(joint_vocabulary=True))
+    assert source is target and unknown(source, french + english) == 0
+    source, target = fit_pair_tokenizers(ROWS, DataConfig(tokenizer="word"), PairsConfig())
+    assert unknown(source, french) == 0 and unknown(target, english) == 0
+    assert unknown(source, english) > 0 and unknown(target, french) > 0
+    data, pairs = DataConfig(tokenizer="word", vocab_size=4), PairsConfig(target_vocab_size=2)
+    assert [t.vocab_size for t in fit_pair_tokenizers(ROWS, data, pairs)] == [4, 2]
+
+
+def test_a_joint_run_saves_and_loads_one_vocabulary_for_both_sides(tmp_path):
+    (tmp_path / "pairs.tsv").write_text("\n".join(f"{s}\t{t}" for s, t in ROWS * 30) + "\n", encoding="utf-8")
+    assert main(["train", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--steps", "1", "--keep-duplicates",
+                 "--tune-length-penalty", "0", "--joint-vocabulary", "--out", str(tmp_path / "joint")]) == 0
+    joint = translate_run.load(tmp_path / "joint")
+    assert joint.source_tokenizer.to_dict() == joint.target_tokenizer.to_dict()
+    assert unknown(joint.target_tokenizer, [s for s, _ in ROWS]) == 0
+
+
+def test_a_joint_vocabulary_with_a_target_size_is_refused_before_the_data(tmp_path, capsys):
+    code = main(["train", "translate", str(tmp_path / "missing.tsv"), "--joint-vocabulary", "--target-vocab-size",
+                 "100", "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "--target-vocab-size" in error[0] and not (tmp_path / "run").exists()

@@ -41,6 +41,10 @@ class PairsConfig:
     max_words: int = option(0, "translate: keep pairs whose sides have at most this many words (0: all)")
     prefixes: str = option("", "translate: keep pairs whose target starts with one of these comma-separated "
                            "openings, case-insensitive; 'tutorial' is the PyTorch tutorial's 'i am', 'he is'...")
+    joint_vocabulary: bool = option(False, "translate: one tokenizer fitted on both sides' training text, "
+                                    "shared by source and target (--vocab-size in all)")
+    target_vocab_size: int = option(0, "translate: the target side's vocabulary size when it has its own "
+                                    "(0: --vocab-size, which sizes the source side)")
 
 
 def clean(text: str) -> str:

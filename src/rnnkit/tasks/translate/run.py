@@ -18,7 +18,7 @@ import torch
 from rnnkit.config import from_dict, to_dict
 from rnnkit.data.labelled import LabelledConfig
 from rnnkit.data.pairs import Pair, PairsConfig, clean, load_pairs, read_aligned, read_tsv
-from rnnkit.data.tokenizers import UNK_ID, Tokenizer, fit_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import UNK_ID, Tokenizer, tokenizer_from_dict
 from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
@@ -40,6 +40,7 @@ from rnnkit.tasks.translate.budget import batching_choices
 from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, encode_target, translate_ids
 from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig, refuse_bad_shapes
 from rnnkit.tasks.translate.task import TranslationTask
+from rnnkit.tasks.translate.vocabulary import check_vocabularies, fit_pair_tokenizers
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import resolve_precision
@@ -87,13 +88,11 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     """A new translation run: returns its directory and the final validation (and test) scores.
     ``given`` names the flags the user set; the others may be chosen from the data (``budget``)."""
     refuse_bad_shapes(model_config, s2s, s2s.bidirectional)
+    check_vocabularies(data, pairs)
     device = resolve_device(device_name)
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
-    if data.tokenizer == "char":
-        raise UserError("rnnkit train translate reads words or subwords: pass --tokenizer word or --tokenizer bpe")
-    source_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(s for s, _ in splits["train"]), data.vocab_size)
-    target_tokenizer = fit_tokenizer(data.tokenizer, "\n".join(t for _, t in splits["train"]), data.vocab_size)
+    source_tokenizer, target_tokenizer = fit_pair_tokenizers(splits["train"], data, pairs)
     chosen = [] if given is None else batching_choices(
         pair_costs(splits["train"], source_tokenizer, target_tokenizer), data.batch_size, given)
     for line in explain_grouped(chosen):
