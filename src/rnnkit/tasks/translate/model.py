@@ -46,7 +46,8 @@ class Seq2SeqConfig:
     label_smoothing: float = option(0.1, "translate: mass spread over the vocabulary in the training loss")
     bidirectional: bool = option(True, "translate: the encoder reads each source sentence both ways")
     batch_tokens: int = option(0, "translate: batches of about this many source and target tokens, padding "
-                               "counted, sorted by length and shuffled each epoch (0: --batch-size pairs)")
+                               "counted, sorted by length and shuffled each epoch (0: as many as --batch-size "
+                               "average training pairs hold; batches of --batch-size pairs when it is given)")
     scaled_attention: bool = option(True, "translate: divide dot and general attention scores by the square "
                                     "root of the decoder's width (measured: +3.7 greedy sacreBLEU in 5 minutes)")
     tune_length_penalty: int = option(5, "translate: when training ends, choose the length penalty (--alpha) "

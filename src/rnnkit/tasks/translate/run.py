@@ -23,7 +23,7 @@ from rnnkit.decode.beam import Hypothesis
 from rnnkit.errors import UserError
 from rnnkit.eval.bleu import bleu_by_length, corpus_scores
 from rnnkit.eval.results import TranslationScores
-from rnnkit.tasks.choices import apply, explain_grouped
+from rnnkit.tasks.choices import Choice, apply, explain_grouped
 from rnnkit.tasks.interface import Run, loader
 from rnnkit.tasks.runs import (
     SPLITS,
@@ -67,6 +67,17 @@ def encoder_reads_both_ways(config: dict) -> bool:
     return bool(config["seq2seq"].get("bidirectional", config.get("bidirectional", True)))
 
 
+def settle_batching(train_pairs: list[Pair], tokenizers: tuple[Tokenizer, Tokenizer], data: DataConfig,
+                    s2s: Seq2SeqConfig, given: set[str] | None) -> tuple[list[Choice], Seq2SeqConfig]:
+    """The batching chosen from the data (``budget``), printed and applied; none for a caller from
+    Python that set everything (``given`` None)."""
+    chosen = [] if given is None else batching_choices(pair_costs(train_pairs, *tokenizers), data.batch_size, given)
+    for line in explain_grouped(chosen):
+        print(line, file=sys.stderr)
+    (s2s,) = apply(chosen, s2s)
+    return chosen, s2s
+
+
 def pair_costs(pairs: list[Pair], source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> np.ndarray:
     """What each pair costs a token batch: its source, its target and the decoder's start token."""
     return np.array([len(encode_source(source_tokenizer, s)) + len(encode_target(target_tokenizer, t)) + 1
@@ -93,11 +104,7 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
     source_tokenizer, target_tokenizer = fit_pair_tokenizers(splits["train"], data, pairs)
-    chosen = [] if given is None else batching_choices(
-        pair_costs(splits["train"], source_tokenizer, target_tokenizer), data.batch_size, given)
-    for line in explain_grouped(chosen):
-        print(line, file=sys.stderr)
-    (s2s,) = apply(chosen, s2s)
+    chosen, s2s = settle_batching(splits["train"], (source_tokenizer, target_tokenizer), data, s2s, given)
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run = new_run_dir(out, sources or [pairs.source])
