@@ -126,6 +126,9 @@ def test_average_last_keeps_the_mean_of_the_last_validations_whatever_they_score
     by_score = flat(load_file(tmp_path / "best" / "model.safetensors"))
     assert torch.allclose(by_score, torch.stack([task.validated[s] for s in best_three]).mean(0), atol=1e-6)
     assert len(list((tmp_path / "last" / "best").glob("*.safetensors"))) == 3  # older ones deleted
+    (tmp_path / "both").mkdir()
+    trained(tmp_path / "both", 20, average=5, average_last=3, **noisy)  # --average-last replaces --average
+    assert torch.equal(flat(load_file(tmp_path / "both" / "model.safetensors")), best)
 
 
 def test_without_averaging_validation_sees_the_weights_as_trained(tmp_path):
@@ -154,7 +157,8 @@ def test_a_resumed_run_averages_exactly_as_an_unbroken_one(tmp_path, shakespeare
 
 @pytest.mark.parametrize("flags,named", [(["--ema", "1.5"], "--ema"),
                                          (["--ema", "0.99", "--tail-average", "0.5"], "--ema"),
-                                         (["--average", "3", "--average-last", "2"], "--average-last")])
+                                         (["--average-last", "-1"], "--average-last"),
+                                         (["--average", "-1"], "--average")])
 def test_a_bad_average_is_one_line_and_exit_code_2(tmp_path, shakespeare_slice, capsys, flags, named):
     code = main(["train", "lm", str(shakespeare_slice), *TINY, "--steps", "2", *flags, "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()

@@ -30,7 +30,8 @@ class TrainConfig:
     keep: int = option(2, "checkpoint generations kept in RUN/checkpoints (the newest; at least 1)")
     average: int = option(1, "best weights: the mean of the K checkpoints that validated best (1: the best one)")
     average_last: int = option(0, "best weights: the mean of the checkpoints of the last N validations, "
-                               "whatever they scored (fairseq's checkpoint averaging; 0: off)")
+                               "whatever they scored, in place of --average (fairseq's checkpoint averaging; "
+                               "0: off)")
     ema: float = option(0.0, "validate, sample and keep as best an exponential moving average of the weights "
                         "with this decay (e.g. 0.999; 0: off)")
     tail_average: float = option(0.0, "validate, sample and keep as best the mean of every step's weights "
@@ -46,9 +47,9 @@ class TrainConfig:
             raise UserError("--ema and --tail-average take a number in [0, 1), e.g. --ema 0.999")
         if self.ema and self.tail_average:
             raise UserError("choose one average: --ema or --tail-average, not both")
-        if self.average_last < 0 or (self.average_last and self.average > 1):
-            raise UserError("choose one pool of checkpoints: --average K (the K best) or --average-last N "
-                            "(the last N), N at least 1")
+        if self.average_last < 0 or self.average < 0:
+            raise UserError("--average K and --average-last N take a count of checkpoints, "
+                            "e.g. --average-last 5 (0: off)")
 
 
 
