@@ -118,7 +118,7 @@ TASKS: dict[str, Task] = {
     "translate": Task(
         "translate", "sentence pairs: an encoder-decoder with attention, scored with sacreBLEU",
         {"model": section(ModelConfig, (*EMBEDDED, "tie_weights"), choices=TORCH_ONLY, cell="gru",
-                          hidden_size=256, embedding_size=256, dropout=0.1),  # docs/tuning.md, "Translator"
+                          hidden_size=256, embedding_size=256, dropout=0.1),  # docs/tuning.md, "Translator defaults"
          "seq2seq": section(Seq2SeqConfig),
          "train": section(TrainConfig, skip=("sample_length",), minutes=5.0, lr=2e-3,  # precision auto, as lm
                           eval_every=500, patience=10),
