@@ -219,10 +219,11 @@ def test_every_cell_exports_with_its_padded_rows_stopping_at_their_lengths(cell,
     np.testing.assert_allclose(logits, expected, **TOLERANCE)
 
 
-@pytest.mark.parametrize("attention", ["none", "fixed", "bahdanau"])
-def test_every_kind_of_conditioning_exports_a_decoder_step_that_agrees(served_runs, attention, tmp_path):
-    """A fresh model of each other kind (the served run's is Luong general, whose step ``dot`` shares):
-    only what it reads goes in."""
+@pytest.mark.parametrize("attention,feeding", [("none", False), ("fixed", False), ("bahdanau", False),
+                                               ("general", True)])
+def test_every_kind_of_conditioning_exports_a_decoder_step_that_agrees(served_runs, attention, feeding, tmp_path):
+    """A fresh model of each other kind (the served run's is Luong general, whose step ``dot`` shares;
+    input feeding recomputes its vector from the carried state): only what it reads goes in."""
     import dataclasses
 
     from rnnkit.tasks.sections import ModelConfig
@@ -233,7 +234,7 @@ def test_every_kind_of_conditioning_exports_a_decoder_step_that_agrees(served_ru
     loaded = translate_run.load(served_runs["translate"])
     torch.manual_seed(5)
     model = Seq2Seq(15, 15, ModelConfig(cell="lstm", hidden_size=8, embedding_size=6, num_layers=2),
-                    Seq2SeqConfig(attention=attention, reverse_source=True), True).eval()
+                    Seq2SeqConfig(attention=attention, reverse_source=True, input_feeding=feeding), True).eval()
     translate_export.export_onnx(dataclasses.replace(loaded, model=model), tmp_path)
     description = json.loads((tmp_path / "model.json").read_text())
     source, lengths = pad([np.array([3, 4, 5, 6, 7]), np.array([8, 9])])

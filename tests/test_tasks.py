@@ -207,7 +207,8 @@ def test_each_task_offers_its_own_flags_with_its_own_defaults(name):
     own = flags - negated - common  # the task's own settings, beside the launch flags every task has
     assert len(own) < 52  # AWD-LSTM's regularisers brought every recurrent task two more, the lm five;
     # the translator's scaled attention and length-penalty search two more; --average-last one for
-    # every task; the translator's tied embeddings and its joint or per-side vocabularies three
+    # every task; the translator's tied embeddings and its joint or per-side vocabularies four, input
+    # feeding one
 
 
 def test_task_defaults_are_the_dataclass_defaults_shown_in_help():

@@ -20,7 +20,7 @@ from rnnkit.tasks.runs import read_split
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate.model import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.translate.vocabulary import fit_pair_tokenizers
+from rnnkit.tasks.translate.vocabulary import fit_pair_tokenizers, tokenizer_choices
 
 
 def tiny(tie: bool, embedding: int = 12) -> Seq2Seq:
@@ -89,11 +89,11 @@ def test_a_run_batches_by_tokens_unless_told_and_says_why(tmp_path, capsys):
     train = read_split(tmp_path / "auto", "train", ("source", "target"))
     costs = [len(s.split()) + len(t.split()) + 1 + 1 for s, t in train]  # words, the end token, the start
     assert config["seq2seq"]["batch_tokens"] == round(64 * sum(costs) / len(costs))
-    assert [c["field"] for c in config["auto"]] == ["batch_tokens"]
+    assert [c["field"] for c in config["auto"]] == ["tokenizer", "target_tokenizer", "batch_tokens"]
     assert "auto: --batch-tokens" in capsys.readouterr().err
     assert main([*common, "--batch-size", "32", "--out", str(tmp_path / "pairs")]) == 0
     config = json.loads((tmp_path / "pairs" / "config.json").read_text())
-    assert config["seq2seq"]["batch_tokens"] == 0 and config["auto"] == []
+    assert config["seq2seq"]["batch_tokens"] == 0 and "batch_tokens" not in [c["field"] for c in config["auto"]]
 
 
 ROWS = [("le chat noir", "the black cat"), ("le chien", "the dog"), ("un chat", "a cat"), ("Paris", "Paris")]
@@ -128,3 +128,50 @@ def test_a_joint_vocabulary_with_a_target_size_is_refused_before_the_data(tmp_pa
                  "100", "--out", str(tmp_path / "run")])
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and "--target-vocab-size" in error[0] and not (tmp_path / "run").exists()
+
+
+def chosen_units(rows, data: DataConfig, pairs: PairsConfig) -> dict[str, str]:
+    return {c.field: c.value for c in tokenizer_choices(rows, data, pairs, set())}
+
+
+@pytest.mark.parametrize("vocab_size", range(4, 14))
+def test_a_side_reads_words_exactly_when_a_word_vocabulary_of_its_size_leaves_no_training_word_unknown(vocab_size):
+    data = DataConfig(tokenizer="word", vocab_size=vocab_size)
+    source, target = fit_pair_tokenizers(ROWS, data, PairsConfig())  # the oracle: fit words, count <unk>
+    units = chosen_units(ROWS, data, PairsConfig())
+    for side, tokenizer, field in ((0, source, "tokenizer"), (1, target, "target_tokenizer")):
+        covered = unknown(tokenizer, [row[side] for row in ROWS]) == 0
+        assert units[field] == ("word" if covered else "bpe")
+    assert set(chosen_units(ROWS, data, PairsConfig(joint_vocabulary=True))) == {"tokenizer"}
+
+
+def test_the_target_size_decides_the_target_unit_and_a_given_unit_is_not_chosen():
+    wide = DataConfig(tokenizer="word", vocab_size=100)
+    assert chosen_units(ROWS, wide, PairsConfig(target_vocab_size=3))["target_tokenizer"] == "bpe"
+    assert tokenizer_choices(ROWS, wide, PairsConfig(), {"tokenizer"}) == []
+    assert tokenizer_choices(ROWS, wide, PairsConfig(), {"target_tokenizer"}) == []
+    assert tokenizer_choices(ROWS, wide, PairsConfig(), None) == []
+
+
+def test_a_run_reads_each_side_in_its_chosen_unit_and_saves_it(tmp_path, capsys):
+    rows = [(f"le {a}", f"w{a}{b} w{b}") for a in "xyz" for b in range(12)]  # few source words, many target
+    (tmp_path / "pairs.tsv").write_text("\n".join(f"{s}\t{t}" for s, t in rows * 4) + "\n", encoding="utf-8")
+    common = ["train", "translate", str(tmp_path / "pairs.tsv"), *SMALL, "--steps", "1", "--keep-duplicates",
+              "--tune-length-penalty", "0", "--vocab-size", "300"]
+    assert main([*common, "--target-vocab-size", "20", "--out", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert "auto: --tokenizer word (the source side's" in err and "auto: --target-tokenizer bpe" in err
+    run = translate_run.load(tmp_path / "auto")
+    assert (run.source_tokenizer.kind, run.target_tokenizer.kind) == ("word", "bpe")
+    config = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert (config["data"]["tokenizer"], config["pairs"]["target_tokenizer"]) == ("word", "bpe")
+    assert main([*common, "--tokenizer", "word", "--target-vocab-size", "20", "--out", str(tmp_path / "given")]) == 0
+    given = translate_run.load(tmp_path / "given")
+    assert (given.source_tokenizer.kind, given.target_tokenizer.kind) == ("word", "word")
+
+
+def test_a_joint_vocabulary_with_its_own_target_unit_is_refused_before_the_data(tmp_path, capsys):
+    code = main(["train", "translate", str(tmp_path / "missing.tsv"), "--joint-vocabulary", "--target-tokenizer",
+                 "bpe", "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "--target-tokenizer" in error[0] and not (tmp_path / "run").exists()

@@ -45,6 +45,8 @@ class PairsConfig:
                                     "shared by source and target (--vocab-size in all)")
     target_vocab_size: int = option(0, "translate: the target side's vocabulary size when it has its own "
                                     "(0: --vocab-size, which sizes the source side)")
+    target_tokenizer: str = option("", "translate: the target side's token unit when it has its own "
+                                   "(empty: --tokenizer's, which sets the source side)", ("word", "bpe"))
 
 
 def clean(text: str) -> str:

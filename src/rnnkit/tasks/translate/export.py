@@ -93,7 +93,7 @@ def export_onnx(loaded: LoadedTranslator, out: Path) -> list[Path]:
         "attention": attention, "reverse_source": model.s2s.reverse_source, "specials": {
             "padding": PAD, "start": BOS, "end": EOS, "offset": SPECIALS},
         "source_vocab": vocabulary(loaded.source_tokenizer), "target_vocab": vocabulary(loaded.target_tokenizer),
-        "tokenizer": loaded.config["data"]["tokenizer"],
+        "tokenizer": loaded.source_tokenizer.kind, "target_tokenizer": loaded.target_tokenizer.kind,
         "encoder": {"inputs": ["source", "lengths"], "outputs": [*memory, *names]},
         "decoder_step": {"inputs": ["tokens", *memory, *names],
                          "outputs": ["logits", *(f"{n}_out" for n in names), *(["attention"] if attends else [])]}})

@@ -10,7 +10,13 @@ through one of:
 - ``bahdanau``: additive attention queried with the previous decoder state, its
   context fed with the token (Bahdanau et al. 2014);
 - ``dot`` / ``general``: multiplicative attention queried with the new decoder
-  state, combined with it before the output (Luong et al. 2015).
+  state, combined with it before the output (Luong et al. 2015); with input feeding
+  that combination (the attentional vector) is also fed with the next token.
+
+Input feeding needs no state of its own: the previous attentional vector is a function of
+the previous top hidden state and the memory, so a step recomputes it from the state (the
+first step from the bridge's state) and beam search, serving and export carry only the
+recurrent state. Training carries it from one step to the next instead.
 
 Ids 0, 1 and 2 are padding, start and end; a tokenizer's id k is k + 3.
 """
@@ -50,6 +56,8 @@ class Seq2SeqConfig:
                                "average training pairs hold; batches of --batch-size pairs when it is given)")
     scaled_attention: bool = option(True, "translate: divide dot and general attention scores by the square "
                                     "root of the decoder's width (measured: +3.7 greedy sacreBLEU in 5 minutes)")
+    input_feeding: bool = option(False, "translate: feed the previous attentional vector with each target "
+                                 "token (Luong; dot and general attention; decodes one step at a time)")
     tune_length_penalty: int = option(5, "translate: when training ends, choose the length penalty (--alpha) "
                                       "for a beam this wide on up to 500 validation pairs, stored in the run "
                                       "and used by eval, predict and serve (0 or 1: skip)")
@@ -88,6 +96,9 @@ def refuse_bad_shapes(config: ModelConfig, s2s: Seq2SeqConfig, bidirectional: bo
     if config.tie_weights and embedding != hidden:
         raise UserError("--tie-weights shares the target embedding with the output layer: it needs "
                         "--embedding-size equal to --hidden-size")
+    if s2s.input_feeding and s2s.attention not in ("dot", "general"):
+        raise UserError("--input-feeding feeds Luong attention's attentional vector: use --attention general "
+                        "or dot, or drop --input-feeding")
     if s2s.attention == "dot" and bidirectional:
         raise UserError("dot attention needs the encoder's outputs as wide as the decoder's: "
                         "use --attention general, or --no-bidirectional")
@@ -107,6 +118,7 @@ class Seq2Seq(nn.Module):
         self.target_embedding = nn.Embedding(target_vocab, embedding, padding_idx=PAD)
         self.encoder = recurrent_layers(config, embedding, bidirectional)
         fed = embedding + (memory if s2s.attention in ("fixed", "bahdanau") else 0)
+        fed += hidden if s2s.input_feeding else 0
         self.decoder = recurrent_layers(config, fed, False)
         self.bridge_h = nn.Linear(memory, hidden)
         self.bridge_c = nn.Linear(memory, hidden) if config.cell == "lstm" else None
@@ -147,25 +159,42 @@ class Seq2Seq(nn.Module):
             index = index.unsqueeze(1).expand_as(weights)
         return weights.gather(-1, index)
 
+    def _attentional(self, top: Tensor, context: Tensor | None) -> Tensor:
+        """The vector the output layer reads: the top state, combined with the context when there is one."""
+        if self.combine is None:
+            return top
+        return torch.tanh(self.combine(torch.cat([top, context], dim=-1)))
+
     def _output(self, top: Tensor, context: Tensor | None) -> Tensor:
-        if self.combine is not None:
-            top = torch.tanh(self.combine(torch.cat([top, context], dim=-1)))
-        return self.head(self.dropout(top))
+        return self.head(self.dropout(self._attentional(top, context)))
+
+    def _fed_back(self, state: State, memory: Memory) -> Tensor:
+        """The attentional vector of the step that left ``state`` behind (input feeding)."""
+        top = top_hidden(state)
+        context, _ = self.attention(top, memory.keys, memory.values, memory.mask)
+        return self._attentional(top, context)
 
     def step(self, tokens: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
         """One target token (B,) in: next-token logits (B, V), the new state, the attention weights (B, S)."""
+        fed = self._fed_back(state, memory) if self.s2s.input_feeding else None
+        logits, state, weights, _ = self._step(tokens, state, memory, fed)
+        return logits, state, weights
+
+    def _step(self, tokens: Tensor, state: State, memory: Memory, fed: Tensor | None,
+              ) -> tuple[Tensor, State, Tensor | None, Tensor | None]:
+        """``step`` given the previous attentional vector; it also returns this step's."""
         x = self.dropout(self.target_embedding(tokens))
         kind, weights, context = self.s2s.attention, None, None
         if kind == "fixed":
             context = memory.summary
         elif kind == "bahdanau":
             context, weights = self.attention(top_hidden(state), memory.keys, memory.values, memory.mask)
-        if context is not None:
-            x = torch.cat([x, context], dim=-1)
+        x = torch.cat([part for part in (x, context, fed) if part is not None], dim=-1)
         out, state = self.decoder(x.unsqueeze(1), state)
         if kind in ("dot", "general"):
             context, weights = self.attention(out[:, 0], memory.keys, memory.values, memory.mask)
-        return self._output(out[:, 0], context), state, self._reading_order(weights, memory)
+        attentional = self._attentional(out[:, 0], context)
+        return self.head(self.dropout(attentional)), state, self._reading_order(weights, memory), attentional
 
     def forward(self, source: Tensor, lengths: Tensor, target_in: Tensor,
                 teacher_forcing: float = 1.0, generator: torch.Generator | None = None,
@@ -173,21 +202,32 @@ class Seq2Seq(nn.Module):
         """Logits for every target position; fed the true previous tokens unless ``teacher_forcing`` < 1,
         when each position's coin comes from ``generator`` (a CPU one)."""
         memory, state = self.encode(source, lengths)
-        kind = self.s2s.attention
-        if teacher_forcing >= 1.0 and kind != "bahdanau":  # the whole target in one recurrent call
-            x = self.dropout(self.target_embedding(target_in))
-            if kind == "fixed":
-                context = memory.summary.unsqueeze(1).expand(-1, x.shape[1], -1)
-                x = torch.cat([x, context], dim=-1)
-            out, _ = self.decoder(x, state)
-            weights = None
-            if kind in ("dot", "general"):
-                context, weights = self.attention(out, memory.keys, memory.values, memory.mask)
-            return self._output(out, context if kind != "none" else None), self._reading_order(weights, memory)
+        one_call = self.s2s.attention != "bahdanau" and not self.s2s.input_feeding
+        if teacher_forcing >= 1.0 and one_call:
+            return self._whole_target(target_in, state, memory)
+        return self._step_by_step(target_in, state, memory, teacher_forcing, generator)
+
+    def _whole_target(self, target_in: Tensor, state: State, memory: Memory) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing in one recurrent call, when no step's input depends on the one before."""
+        kind, context, weights = self.s2s.attention, None, None
+        x = self.dropout(self.target_embedding(target_in))
+        if kind == "fixed":
+            context = memory.summary.unsqueeze(1).expand(-1, x.shape[1], -1)
+            x = torch.cat([x, context], dim=-1)
+        out, _ = self.decoder(x, state)
+        if kind in ("dot", "general"):
+            context, weights = self.attention(out, memory.keys, memory.values, memory.mask)
+        return self._output(out, context), self._reading_order(weights, memory)
+
+    def _step_by_step(self, target_in: Tensor, state: State, memory: Memory, teacher_forcing: float,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+        """One step a token: Bahdanau's and input feeding's inputs need the step before."""
         logits, weights, tokens = [], [], target_in[:, 0]
+        fed = self._fed_back(state, memory) if self.s2s.input_feeding else None
         with self.decoder.one_weight_mask():  # weight drop: one mask for the whole target
             for t in range(target_in.shape[1]):
-                step_logits, state, step_weights = self.step(tokens, state, memory)
+                step_logits, state, step_weights, attentional = self._step(tokens, state, memory, fed)
+                fed = attentional if self.s2s.input_feeding else None
                 logits.append(step_logits)
                 weights.append(step_weights)
                 if t + 1 < target_in.shape[1]:
@@ -198,4 +238,3 @@ class Seq2Seq(nn.Module):
                                              step_logits.argmax(-1))
         stacked = torch.stack(weights, dim=1) if weights[0] is not None else None
         return torch.stack(logits, dim=1), stacked
-

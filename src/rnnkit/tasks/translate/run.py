@@ -40,7 +40,7 @@ from rnnkit.tasks.translate.budget import batching_choices
 from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, encode_target, translate_ids
 from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig, refuse_bad_shapes
 from rnnkit.tasks.translate.task import TranslationTask
-from rnnkit.tasks.translate.vocabulary import check_vocabularies, fit_pair_tokenizers
+from rnnkit.tasks.translate.vocabulary import check_vocabularies, fit_pair_tokenizers, tokenizer_choices
 from rnnkit.train import checkpoint
 from rnnkit.train.loop import TrainConfig, TrainLoop
 from rnnkit.train.precision import resolve_precision
@@ -65,6 +65,16 @@ def build_model(config: dict, source_tokenizer: Tokenizer, target_tokenizer: Tok
 def encoder_reads_both_ways(config: dict) -> bool:
     """Runs before 0.3 kept this beside the sections; it is the seq2seq section's now."""
     return bool(config["seq2seq"].get("bidirectional", config.get("bidirectional", True)))
+
+
+def settle_tokenizers(train_pairs: list[Pair], data: DataConfig, pairs: PairsConfig, given: set[str] | None,
+                      ) -> tuple[list[Choice], DataConfig, PairsConfig]:
+    """Each side's token unit chosen from the data (``vocabulary``), printed and applied."""
+    chosen = tokenizer_choices(train_pairs, data, pairs, given)
+    for line in explain_grouped(chosen):
+        print(line, file=sys.stderr)
+    data, pairs = apply(chosen, data, pairs)
+    return chosen, data, pairs
 
 
 def settle_batching(train_pairs: list[Pair], tokenizers: tuple[Tokenizer, Tokenizer], data: DataConfig,
@@ -103,8 +113,10 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     device = resolve_device(device_name)
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
+    units, data, pairs = settle_tokenizers(splits["train"], data, pairs, given)
     source_tokenizer, target_tokenizer = fit_pair_tokenizers(splits["train"], data, pairs)
     chosen, s2s = settle_batching(splits["train"], (source_tokenizer, target_tokenizer), data, s2s, given)
+    chosen = units + chosen
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run = new_run_dir(out, sources or [pairs.source])
@@ -120,8 +132,9 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     torch.manual_seed(train_config.seed)
     model = build_model(config, source_tokenizer, target_tokenizer).to(device)
     print(f"run {run}: {len(splits['train']):,} training, {len(splits['val']):,} validation and "
-          f"{len(splits['test']):,} test pairs ({origin}); vocabularies {source_tokenizer.vocab_size:,} source, "
-          f"{target_tokenizer.vocab_size:,} target; {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{len(splits['test']):,} test pairs ({origin}); vocabularies {source_tokenizer.vocab_size:,} source "
+          f"{source_tokenizer.kind}, {target_tokenizer.vocab_size:,} target {target_tokenizer.kind}; "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{model_config.num_layers}x{model_config.hidden_size} {'bidirectional ' if s2s.bidirectional else ''}"
           f"{model_config.cell}, attention {s2s.attention}, on {device}, {precision}", file=sys.stderr)
     task = build_task(model, (source_tokenizer, target_tokenizer), splits, config, device)
