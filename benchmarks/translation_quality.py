@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,10 @@ def scored(pairs: Path, direction: str, minutes: float, work: Path) -> dict:
     validations = [r for r in rows if "val_bleu" in r]
     config = json.loads((run / "config.json").read_text())
     greedy, beam = (json.loads(rnnkit("eval", str(run), "--json", *flags)) for flags in ([], ["--beam", "5"]))
+    units = config["data"]["tokenizer"], config["pairs"].get("target_tokenizer") or config["data"]["tokenizer"]
+    speeds = [r["tokens_per_s"] for r in rows if r.get("tokens_per_s")]
     return {"steps": rows[-1]["step"], "val": max(r["val_bleu"] for r in validations),
+            "units": " / ".join(units), "speed": statistics.median(speeds) if speeds else 0,
             "greedy": greedy["bleu"], "beam": beam["bleu"], "alpha": config.get("length_penalty", {}).get("alpha", 0),
             "precision": config["train"]["precision"], "unknown": beam["unknown_in_output"]}
 
@@ -53,13 +57,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     print(f"{args.pairs.name}, the translator's defaults, {args.minutes:g} minutes a direction, "
           "test sacreBLEU on every held-out pair")
-    print("| direction | precision | steps | best val BLEU (greedy, 1,000 pairs) | test greedy | test beam 5 "
-          "| alpha | `<unk>` in beam output |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| direction | tokens (source / target) | precision | steps | median target tokens/s "
+          "| best val BLEU (greedy, 1,000 pairs) | test greedy | test beam 5 | alpha | `<unk>` in beam output |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for direction in args.directions:
         found = scored(args.pairs, direction, args.minutes, work)
-        print(f"| {direction} | {found['precision']} | {found['steps']:,} | {found['val']:.2f} | {found['greedy']:.2f} "
-              f"| {found['beam']:.2f} | {found['alpha']:g} | {found['unknown']:,} |", flush=True)
+        print(f"| {direction} | {found['units']} | {found['precision']} | {found['steps']:,} | {found['speed']:,.0f} "
+              f"| {found['val']:.2f} | {found['greedy']:.2f} | {found['beam']:.2f} | {found['alpha']:g} "
+              f"| {found['unknown']:,} |", flush=True)
 
 
 if __name__ == "__main__":
