@@ -57,11 +57,11 @@ def test_scaled_general_attention_is_the_softmax_of_the_scores_over_the_root_of_
 
 
 def model_for(attention: str, backend: str = "fused", cell: str = "gru", reverse: bool = False,
-              bidirectional: bool = True) -> Seq2Seq:
+              bidirectional: bool = True, feeding: bool = False) -> Seq2Seq:
     torch.manual_seed(0)
     config = ModelConfig(cell=cell, hidden_size=12, embedding_size=8, num_layers=2, backend=backend)
-    return Seq2Seq(15, 11, config, Seq2SeqConfig(attention=attention, reverse_source=reverse),
-                   bidirectional and attention != "dot").eval()
+    s2s = Seq2SeqConfig(attention=attention, reverse_source=reverse, input_feeding=feeding)
+    return Seq2Seq(15, 11, config, s2s, bidirectional and attention != "dot").eval()
 
 
 def random_batch(seed: int = 0, batch: int = 4):
@@ -89,9 +89,11 @@ def test_a_padded_batch_decodes_as_each_example_alone(attention, backend, cell, 
                                            atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("attention", CONDITIONING)
-def test_one_step_at_a_time_equals_the_teacher_forced_pass(attention):
-    model = model_for(attention, "fused", "lstm")
+@pytest.mark.parametrize("attention,feeding", [*((kind, False) for kind in CONDITIONING),
+                                               ("dot", True), ("general", True)])
+def test_one_step_at_a_time_equals_the_teacher_forced_pass(attention, feeding):
+    """With input feeding, training carries the attentional vector and a step recomputes it."""
+    model = model_for(attention, "fused", "lstm", feeding=feeding)
     sources, targets = random_batch(1)
     ids, lengths = pad(sources)
     target_in, _ = target_batch(targets)

@@ -1,5 +1,6 @@
 """Luong's input feeding: the previous attentional vector goes in with each target token, carried
-from step to step in training and recomputed from the recurrent state when decoding."""
+from step to step in training and recomputed from the recurrent state when decoding (that the two
+agree is ``test_translate.py``'s step-at-a-time test)."""
 
 from __future__ import annotations
 
@@ -25,21 +26,6 @@ def feeding_model(attention: str = "general", cell: str = "lstm", feeding: bool 
                    attention != "dot").eval()
 
 
-@pytest.mark.parametrize("attention,cell", [("general", "lstm"), ("dot", "gru")])
-def test_decoding_one_step_at_a_time_recomputes_what_training_carried(attention, cell):
-    model = feeding_model(attention, cell)
-    sources, targets = random_batch(1)
-    ids, lengths = pad(sources)
-    target_in, _ = target_batch(targets)
-    with torch.no_grad():
-        whole, whole_weights = model(ids, lengths, target_in)
-        memory, state = model.encode(ids, lengths)
-        for t in range(target_in.shape[1]):
-            logits, state, weights = model.step(target_in[:, t], state, memory)
-            torch.testing.assert_close(logits, whole[:, t], atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(weights, whole_weights[:, t], atol=1e-6, rtol=1e-5)
-
-
 def attentional(model: Seq2Seq, top: torch.Tensor, memory) -> torch.Tensor:
     context, _ = model.attention(top, memory.keys, memory.values, memory.mask)
     return torch.tanh(model.combine(torch.cat([top, context], dim=-1)))
@@ -49,8 +35,7 @@ def test_each_step_reads_its_token_beside_the_attentional_vector_of_the_step_bef
     """Built by hand from the model's parts: the decoder's input is [embedding; tanh(W [h; context])]."""
     model = feeding_model(cell="gru")
     sources, targets = random_batch(2)
-    ids, lengths = pad(sources)
-    target_in, _ = target_batch(targets)
+    (ids, lengths), (target_in, _) = pad(sources), target_batch(targets)
     with torch.no_grad():
         logits, _ = model(ids, lengths, target_in)
         memory, state = model.encode(ids, lengths)
