@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,25 +68,25 @@ def encoder_reads_both_ways(config: dict) -> bool:
     return bool(config["seq2seq"].get("bidirectional", config.get("bidirectional", True)))
 
 
-def settle_tokenizers(train_pairs: list[Pair], data: DataConfig, pairs: PairsConfig, given: set[str] | None,
-                      ) -> tuple[list[Choice], DataConfig, PairsConfig]:
-    """Each side's token unit chosen from the data (``vocabulary``), printed and applied."""
-    chosen = tokenizer_choices(train_pairs, data, pairs, given)
+def settled(chosen: list[Choice], *sections: Any) -> list[Any]:
+    """The sections with the choices applied, each choice printed first (one format for every task)."""
     for line in explain_grouped(chosen):
         print(line, file=sys.stderr)
-    data, pairs = apply(chosen, data, pairs)
-    return chosen, data, pairs
+    return apply(chosen, *sections)
 
 
-def settle_batching(train_pairs: list[Pair], tokenizers: tuple[Tokenizer, Tokenizer], data: DataConfig,
-                    s2s: Seq2SeqConfig, given: set[str] | None) -> tuple[list[Choice], Seq2SeqConfig]:
-    """The batching chosen from the data (``budget``), printed and applied; none for a caller from
-    Python that set everything (``given`` None)."""
-    chosen = [] if given is None else batching_choices(pair_costs(train_pairs, *tokenizers), data.batch_size, given)
-    for line in explain_grouped(chosen):
-        print(line, file=sys.stderr)
-    (s2s,) = apply(chosen, s2s)
-    return chosen, s2s
+def settle_tokens(train_pairs: list[Pair], data: DataConfig, pairs: PairsConfig, s2s: Seq2SeqConfig,
+                  given: set[str] | None) -> tuple[list[Choice], tuple[Tokenizer, Tokenizer], DataConfig,
+                                                   PairsConfig, Seq2SeqConfig]:
+    """Each side's token unit (``vocabulary``), the tokenizers fitted in it, then the batching
+    (``budget``; none for a caller from Python, ``given`` None): the choices and the sections."""
+    units = tokenizer_choices(train_pairs, data, pairs, given)
+    data, pairs = settled(units, data, pairs)
+    tokenizers = fit_pair_tokenizers(train_pairs, data, pairs)
+    batching = [] if given is None else batching_choices(pair_costs(train_pairs, *tokenizers), data.batch_size,
+                                                         given)
+    (s2s,) = settled(batching, s2s)
+    return units + batching, tokenizers, data, pairs, s2s
 
 
 def pair_costs(pairs: list[Pair], source_tokenizer: Tokenizer, target_tokenizer: Tokenizer) -> np.ndarray:
@@ -113,10 +114,8 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     device = resolve_device(device_name)
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
-    units, data, pairs = settle_tokenizers(splits["train"], data, pairs, given)
-    source_tokenizer, target_tokenizer = fit_pair_tokenizers(splits["train"], data, pairs)
-    chosen, s2s = settle_batching(splits["train"], (source_tokenizer, target_tokenizer), data, s2s, given)
-    chosen = units + chosen
+    chosen, (source_tokenizer, target_tokenizer), data, pairs, s2s = settle_tokens(
+        splits["train"], data, pairs, s2s, given)
     precision = resolve_precision(train_config.precision, device)
     train_config = dataclasses.replace(train_config, precision=precision)  # saved resolved, once
     run = new_run_dir(out, sources or [pairs.source])
