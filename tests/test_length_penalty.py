@@ -17,7 +17,13 @@ from rnnkit.tasks.runs import read_split
 from rnnkit.tasks.translate import run as translate_run
 from rnnkit.tasks.translate import serving
 from rnnkit.tasks.translate.decoding import Decoding
-from rnnkit.tasks.translate.length_penalty import ALPHAS, TUNING_SENTENCES, alpha_for, best_alpha
+from rnnkit.tasks.translate.length_penalty import (
+    ALPHAS,
+    TUNING_SENTENCES,
+    alpha_for,
+    best_alpha,
+    best_under,
+)
 
 
 def test_the_best_alpha_is_the_highest_bleu_and_the_smallest_of_equals():
@@ -37,7 +43,7 @@ def half_trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("penalty")
     synthetic_pairs(folder / "pairs.tsv", "reverse", 1200, seed=5)
     run = folder / "run"
-    assert main(["train", "translate", str(folder / "pairs.tsv"), *SMALL, "--steps", "60", "--eval-every", "60",
+    assert main(["train", "translate", str(folder / "pairs.tsv"), *SMALL, "--steps", "120", "--eval-every", "120",
                  "--lr", "5e-3", "--out", str(run)]) == 0
     return run
 
@@ -47,11 +53,24 @@ def test_the_stored_penalty_is_the_best_of_the_grid_by_sacrebleu(half_trained):
     val = read_split(half_trained, "val", translate_run.PAIR_KEYS)[:TUNING_SENTENCES]
     assert tuned["beam"] == 5 and tuned["sentences"] == len(val) and len(tuned["bleu_by_alpha"]) == len(ALPHAS)
     loaded = translate_run.load(half_trained)
-    for alpha in (0.0, tuned["alpha"]):  # decoded again and scored by sacreBLEU directly
+    for alpha in ALPHAS:  # decoded again, one search per alpha, and scored by sacreBLEU directly
         found = translate_run.translate(loaded, [s for s, _ in val], Decoding(beam=5, alpha=alpha))
         bleu = sacrebleu.corpus_bleu([f[0][0] for f in found], [[t for _, t in val]]).score
         assert round(bleu, 2) == pytest.approx(tuned["bleu_by_alpha"][f"{alpha:g}"], abs=0.011)
     assert tuned["alpha"] == best_alpha({float(a): b for a, b in tuned["bleu_by_alpha"].items()})
+
+
+def test_one_search_ranked_under_each_alpha_finds_what_a_search_per_alpha_finds(half_trained):
+    loaded = translate_run.load(half_trained)
+    sources = [s for s, _ in read_split(half_trained, "val", translate_run.PAIR_KEYS)]
+    every = translate_run.translate(loaded, sources, Decoding(beam=5, alpha=1.0, n_best=10))
+    picks = {}
+    for alpha in ALPHAS:
+        alone = translate_run.translate(loaded, sources, Decoding(beam=5, alpha=alpha))
+        picks[alpha] = [best_under(alpha, found) for found in every]
+        assert picks[alpha] == [found[0][0] for found in alone]
+    assert picks[0.0] != picks[1.0]  # the penalty changes some choices, so the ranking is tested
+    assert max(len(found) for found in every) > 5  # more finished hypotheses than the beam is wide
 
 
 def test_eval_predict_and_serve_use_the_tuned_penalty_unless_told(half_trained, capsys):

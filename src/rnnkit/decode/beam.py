@@ -9,6 +9,12 @@ probabilities, divided by the GNMT length penalty ``((5 + n) / 6) ** alpha`` whe
 ``alpha`` > 0. A sentence stops once it has k finished hypotheses or, with
 ``alpha`` 0, once no live one can still enter the n best finished ones (log
 probabilities only fall); every hypothesis stops at its ``max_length``.
+
+Which hypotheses a search finds does not depend on a positive ``alpha``: the beam is
+pruned on plain log probabilities and only the finished ones are penalised. So one
+search with ``alpha`` > 0 and a large ``n_best`` holds every finished hypothesis, and
+``penalised`` ranks them as a search with any other alpha (0 included: it only stops
+sooner) would.
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5 + length) / 6) ** alpha if alpha > 0 else 1.0
 
 
+def penalised(hypothesis: Hypothesis, alpha: float) -> float:
+    """The hypothesis's score under ``alpha``; its length counts the end token when it ended."""
+    length = len(hypothesis.tokens) + (1 if hypothesis.ended else 0)
+    return hypothesis.log_prob / length_penalty(length, alpha)
+
+
 @torch.no_grad()
 def greedy(step: Step, state: Any, batch: int, bos: int, eos: int, max_length: list[int],
            device: torch.device) -> list[Hypothesis]:
@@ -83,8 +95,8 @@ def beam_search(step: Step, reorder: Reorder, state: Any, batch: int, beam: int,
                 max_length: list[int], device: torch.device, alpha: float = 0.0,
                 n_best: int = 1) -> list[list[Hypothesis]]:
     """The ``n_best`` best hypotheses of each sentence; ``state`` holds ``batch * beam`` rows, each
-    sentence's ``beam`` rows together (``repeat_interleave``)."""
-    n_best = min(n_best, beam)
+    sentence's ``beam`` rows together (``repeat_interleave``). A sentence finishes with fewer than
+    ``2 * beam`` hypotheses, so an ``n_best`` of ``2 * beam`` returns all of them."""
     rows = batch * beam
     tokens = torch.full((rows,), bos, dtype=torch.long, device=device)
     scores = torch.full((batch, beam), float("-inf"), device=device)
@@ -147,8 +159,9 @@ def _extend(candidates: list[tuple[int, int, float]], beam: int, eos: int, last_
 def _hypothesis(tokens: list[int], log_prob: float, past: list[Tensor], attention: Tensor | None, row: int,
                 alpha: float, ended: bool) -> Hypothesis:
     weights = torch.stack([*past, attention[row].float().cpu()]) if attention is not None else None
-    length = len(tokens) + (1 if ended else 0)
-    return Hypothesis(tokens, log_prob, log_prob / length_penalty(length, alpha), weights, ended)
+    found = Hypothesis(tokens, log_prob, log_prob, weights, ended)
+    found.score = penalised(found, alpha)
+    return found
 
 
 def _sentence_done(finished: list[Hypothesis], live: list[tuple[int, int, float]], beam: int,
