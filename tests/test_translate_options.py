@@ -19,6 +19,7 @@ from rnnkit.errors import UserError
 from rnnkit.tasks.runs import read_split
 from rnnkit.tasks.sections import DataConfig, ModelConfig
 from rnnkit.tasks.translate import run as translate_run
+from rnnkit.tasks.translate.budget import width_choices
 from rnnkit.tasks.translate.model import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.translate.vocabulary import fit_pair_tokenizers, tokenizer_choices
 
@@ -175,3 +176,25 @@ def test_a_joint_vocabulary_with_its_own_target_unit_is_refused_before_the_data(
                  "bpe", "--out", str(tmp_path / "run")])
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and "--target-tokenizer" in error[0] and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("minutes", "width"), [(1, 256), (5, 256), (10, 256), (10.5, 512), (60, 512)])
+def test_the_budget_sets_the_width_unless_the_user_chose_it_or_tied_the_embeddings(minutes, width):
+    assert [(c.field, c.value) for c in width_choices(minutes, set())] == [("hidden_size", width)]
+    assert width_choices(minutes, {"hidden_size"}) == [] and width_choices(minutes, {"tie_weights"}) == []
+    assert width_choices(0, set()) == []  # a budget in steps keeps the default
+
+
+def test_a_long_budget_builds_the_wider_model_says_why_and_saves_it(tmp_path, capsys):
+    synthetic_pairs(tmp_path / "pairs.tsv", "reverse", 300, seed=8)
+    common = ["train", "translate", str(tmp_path / "pairs.tsv"), "--embedding-size", "8", "--minutes", "30",
+              "--steps", "2", "--tune-length-penalty", "0", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "wide")]) == 0
+    err = capsys.readouterr().err
+    assert "auto: --hidden-size 512 (30 minutes: " in err and "1x512 bidirectional gru" in err
+    config = json.loads((tmp_path / "wide" / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 512 and config["auto"][0]["field"] == "hidden_size"
+    assert translate_run.load(tmp_path / "wide").model.head.in_features == 512
+    assert main([*common, "--hidden-size", "16", "--out", str(tmp_path / "given")]) == 0
+    config = json.loads((tmp_path / "given" / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 16 and "hidden_size" not in [c["field"] for c in config["auto"]]

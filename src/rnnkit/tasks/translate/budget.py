@@ -1,4 +1,5 @@
-"""The translator's defaults that depend on its data: how a batch is cut, from measured runs.
+"""The translator's defaults that depend on its data and budget: how a batch is cut and how
+wide the model is, from measured runs.
 
 Batches of a fixed number of pairs pad every short pair to the longest one drawn with it;
 batches of about as many tokens as 64 average pairs hold, cut from pairs sorted by length,
@@ -6,9 +7,15 @@ spend the step on real tokens instead. On eng-fra, French to English, 5 minutes,
 2-core Zen 4, they trained 1.31x the target tokens a second and scored 31.15 greedy test
 sacreBLEU against 27.15 for 64-pair batches (docs/tuning.md, "Translator defaults"). The
 choice is printed at the start of a run and stored in its ``config.json``.
+
+A wider recurrent layer costs more per step and learns more per step, so the budget
+decides the width: 1x256 trained furthest in 5 and 10 minutes, 1x512 in 30
+(docs/tuning.md, "The translator's width by budget").
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -25,3 +32,20 @@ def batching_choices(costs: np.ndarray, batch_size: int, given: set[str]) -> lis
     tokens = max(int(round(batch_size * float(np.mean(costs)))), 1)
     return [Choice("batch_tokens", tokens, f"{batch_size} training pairs of {np.mean(costs):.1f} tokens on "
                    "average, sorted by length so little of a batch is padding")]
+
+
+WIDTH_FLAGS = {"hidden_size", "tie_weights"}  # a tied model's width is its embedding's
+# (up to minutes, width, why): French to English, full eng-fra, 2-core Zen 4, bf16.
+WIDTH_BY_MINUTES = (
+    (10.0, 256, "budgets up to 10 minutes train a 1x256 model furthest"),
+    (math.inf, 512, "budgets over 10 minutes train a 1x512 model furthest"),
+)
+
+
+def width_choices(minutes: float, given: set[str]) -> list[Choice]:
+    """``--hidden-size`` for a budget in minutes, unless the user chose the width or tied the
+    embeddings (a budget in steps, ``minutes`` 0, keeps the default)."""
+    if given & WIDTH_FLAGS or minutes <= 0:
+        return []
+    _limit, width, why = next(row for row in WIDTH_BY_MINUTES if minutes <= row[0])
+    return [Choice("hidden_size", width, f"{minutes:g} minutes: {why}")]

@@ -37,7 +37,7 @@ from rnnkit.tasks.runs import (
     write_split,
 )
 from rnnkit.tasks.sections import DataConfig, ModelConfig
-from rnnkit.tasks.translate.budget import batching_choices
+from rnnkit.tasks.translate.budget import batching_choices, width_choices
 from rnnkit.tasks.translate.decoding import Decoding, decode_target, encode_source, encode_target, translate_ids
 from rnnkit.tasks.translate.model import SPECIALS, Seq2Seq, Seq2SeqConfig, refuse_bad_shapes
 from rnnkit.tasks.translate.task import TranslationTask
@@ -109,6 +109,8 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
           given: set[str] | None = None) -> tuple[Path, dict]:
     """A new translation run: returns its directory and the final validation (and test) scores.
     ``given`` names the flags the user set; the others may be chosen from the data (``budget``)."""
+    widths = [] if given is None else width_choices(train_config.minutes, given)
+    (model_config,) = settled(widths, model_config)
     refuse_bad_shapes(model_config, s2s, s2s.bidirectional)
     check_vocabularies(data, pairs)
     device = resolve_device(device_name)
@@ -124,7 +126,7 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     config = run_header("translate", sources or [pairs.source, pairs.target], split=origin,
                         model=to_dict(model_config), seq2seq=to_dict(s2s),
                         train=to_dict(train_config), data=to_dict(data), pairs=to_dict(pairs),
-                        auto=[choice.to_dict() for choice in chosen])
+                        auto=[choice.to_dict() for choice in widths + chosen])
     checkpoint.write_json(run / checkpoint.CONFIG, config)
     checkpoint.write_json(run / checkpoint.TOKENIZER, {"source": source_tokenizer.to_dict(),
                                                        "target": target_tokenizer.to_dict()})
