@@ -175,7 +175,8 @@ def test_the_budget_table_widens_with_minutes_and_regularises_with_passes():
 
     assert Pace(0.5, 1000).passes(1, 60_000) == pytest.approx(2.0)  # 120 steps of 1,000 over 60,000
     assert chosen(1, 1.1) == {"hidden_size": 512, "dropout": 0.0, "weight_drop": 0.0, "locked_dropout": 0.0}
-    assert chosen(10, 1.1) == {"hidden_size": 512, "weight_drop": 0.3, "locked_dropout": 0.15}  # 11 passes
+    assert chosen(10, 1.1) == {"hidden_size": 512, "weight_drop": 0.3, "locked_dropout": 0.15,  # 11 passes
+                               "ar": 2.0, "tar": 1.0}
     assert chosen(30, 1.1)["hidden_size"] == 768
     assert chosen(10, 10)["weight_drop"] == 0.0 and chosen(60, 10, fast)["weight_drop"] == 0.3
     assert chosen(5, 1.1)["weight_drop"] == 0.0 and chosen(5, 1.1, fast)["weight_drop"] == 0.3  # passes, not minutes
