@@ -68,10 +68,15 @@ def encoder_reads_both_ways(config: dict) -> bool:
     return bool(config["seq2seq"].get("bidirectional", config.get("bidirectional", True)))
 
 
-def settled(chosen: list[Choice], *sections: Any) -> list[Any]:
-    """The sections with the choices applied, each choice printed first (one format for every task)."""
+def announce(chosen: list[Choice]) -> None:
+    """Each automatic choice on stderr, in the one format every task prints."""
     for line in explain_grouped(chosen):
         print(line, file=sys.stderr)
+
+
+def settled(chosen: list[Choice], *sections: Any) -> list[Any]:
+    """The sections with the choices applied, each choice printed first."""
+    announce(chosen)
     return apply(chosen, *sections)
 
 
@@ -110,9 +115,10 @@ def train(sources: list[str], model_config: ModelConfig, s2s: Seq2SeqConfig, tra
     """A new translation run: returns its directory and the final validation (and test) scores.
     ``given`` names the flags the user set; the others may be chosen from the data (``budget``)."""
     widths = [] if given is None else width_choices(train_config.minutes, given)
-    (model_config,) = settled(widths, model_config)
+    (model_config,) = apply(widths, model_config)
     refuse_bad_shapes(model_config, s2s, s2s.bidirectional)
     check_vocabularies(data, pairs)
+    announce(widths)  # after the refusals, which are one line each
     device = resolve_device(device_name)
     splits, origin = load_pairs(sources, pairs.target, pairs, labelled.split, labelled.keep_duplicates,
                                 data.encoding, train_config.seed)
