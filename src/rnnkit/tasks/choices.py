@@ -32,6 +32,25 @@ class Choice:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of a measured table of defaults: its settings for every value (a budget in
+    minutes, passes over the text) up to ``up_to``."""
+
+    up_to: float
+    settings: dict[str, Any]
+    why: str
+
+
+def row_for(rows: tuple[Row, ...], value: float) -> Row:
+    return next(row for row in rows if value <= row.up_to)
+
+
+def row_choices(row: Row, what: str, given: set[str]) -> list[Choice]:
+    """The row's settings the user did not give, each explained by ``what`` chose the row."""
+    return [Choice(name, value, f"{what}: {row.why}") for name, value in row.settings.items() if name not in given]
+
+
 def explain(choice: Choice) -> str:
     """The one format: ``auto: --tokenizer word (lines average 19.1 words; pass --tokenizer to choose)``."""
     return f"auto: {_shown(choice)} ({choice.why}; pass {flag_name(choice.field)} to choose)"

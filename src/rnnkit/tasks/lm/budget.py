@@ -13,21 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
-from rnnkit.tasks.choices import Choice
+from rnnkit.tasks.choices import Choice, Row, row_choices, row_for
 
 MEGABYTE = 1_000_000
 PASSES_WITHOUT_REGULARISERS = 8.0  # between 3.4 (fine as it is) and 15 (overfits): see BY_PASSES
-
-
-@dataclass(frozen=True)
-class Row:
-    """Settings for every budget (or number of passes) up to ``up_to``."""
-
-    up_to: float
-    settings: dict[str, Any]
-    why: str
 
 
 # By the budget: the width the minutes can train. With the regularisers the 1x512 LSTM beat
@@ -62,15 +52,9 @@ class Pace:
         return minutes * 60 / max(self.step_seconds, 1e-9) * self.chars_per_step / max(chars, 1)
 
 
-def row_for(rows: tuple[Row, ...], value: float) -> Row:
-    return next(row for row in rows if value <= row.up_to)
-
-
 def width_choices(minutes: float, given: set[str]) -> list[Choice]:
     """The width the budget can train (a step budget, ``minutes`` 0, keeps the smallest row)."""
-    row = row_for(BY_MINUTES, minutes)
-    return [Choice(name, value, f"{minutes:g} minutes: {row.why}")
-            for name, value in row.settings.items() if name not in given]
+    return row_choices(row_for(BY_MINUTES, minutes), f"{minutes:g} minutes", given)
 
 
 def regulariser_choices(minutes: float, chars: int, pace: Pace, given: set[str]) -> list[Choice]:
@@ -79,4 +63,4 @@ def regulariser_choices(minutes: float, chars: int, pace: Pace, given: set[str])
     row = row_for(BY_PASSES, passes)
     what = (f"{minutes:g} minutes at {pace.step_seconds * 1e3:.0f} ms a step make about {passes:.2g} passes "
             f"over {chars / MEGABYTE:.2g} MB")
-    return [Choice(name, value, f"{what}: {row.why}") for name, value in row.settings.items() if name not in given]
+    return row_choices(row, what, given)

@@ -9,7 +9,7 @@ sacreBLEU against 27.15 for 64-pair batches (docs/tuning.md, "Translator default
 choice is printed at the start of a run and stored in its ``config.json``.
 
 A wider recurrent layer costs more per step and learns more per step, so the budget
-decides the width: 1x256 trained furthest in 5 and 10 minutes, 1x512 in 30 (53.13
+decides the width: 1x256 trained furthest in 10 minutes, 1x512 in 30 (53.13
 against 51.39 beam-5 test BLEU, French to English; 2x256 49.15). Within the 30-minute
 runs the wider model drew level after about 21 minutes, so the break sits at 20
 (docs/tuning.md, "The translator's width by budget").
@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from rnnkit.tasks.choices import Choice
+from rnnkit.tasks.choices import Choice, Row, row_choices, row_for
 
 BATCHING_FLAGS = {"batch_tokens", "batch_size"}  # a user who set either chose the batching
 
@@ -37,10 +37,10 @@ def batching_choices(costs: np.ndarray, batch_size: int, given: set[str]) -> lis
 
 
 WIDTH_FLAGS = {"hidden_size", "tie_weights"}  # a tied model's width is its embedding's
-# (up to minutes, width, why): French to English, full eng-fra, 2-core Zen 4, bf16.
+# French to English, full eng-fra, 2-core Zen 4, bf16 (docs/tuning.md).
 WIDTH_BY_MINUTES = (
-    (20.0, 256, "budgets up to 20 minutes train a 1x256 model furthest"),
-    (math.inf, 512, "budgets over 20 minutes train a 1x512 model furthest"),
+    Row(20.0, {"hidden_size": 256}, "budgets up to 20 minutes train a 1x256 model furthest"),
+    Row(math.inf, {"hidden_size": 512}, "budgets over 20 minutes train a 1x512 model furthest"),
 )
 
 
@@ -49,5 +49,4 @@ def width_choices(minutes: float, given: set[str]) -> list[Choice]:
     embeddings (a budget in steps, ``minutes`` 0, keeps the default)."""
     if given & WIDTH_FLAGS or minutes <= 0:
         return []
-    _limit, width, why = next(row for row in WIDTH_BY_MINUTES if minutes <= row[0])
-    return [Choice("hidden_size", width, f"{minutes:g} minutes: {why}")]
+    return row_choices(row_for(WIDTH_BY_MINUTES, minutes), f"{minutes:g} minutes", given)
