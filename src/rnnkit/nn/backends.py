@@ -23,7 +23,7 @@ import torch
 
 from rnnkit.nn.compiled import CompiledRecurrent
 from rnnkit.nn.fused import FusedRecurrent
-from rnnkit.nn.hardware import cpuinfo
+from rnnkit.nn.hardware import cpu_identity
 from rnnkit.nn.pointwise import compiler_works
 
 CANDIDATES = {"fused": FusedRecurrent, "compiled": CompiledRecurrent}
@@ -57,7 +57,7 @@ def cache_path() -> Path:
 def machine_key(device: torch.device) -> str:
     """The processor (or GPU) and the PyTorch build: a cached timing is only valid on the same pair."""
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else cpuinfo("model name") or platform.processor() or platform.machine())
+            else cpu_identity() or platform.processor() or platform.machine())
     raw = f"{name}|{torch.__version__}|{torch.get_num_threads()} threads"
     return hashlib.sha1(raw.encode()).hexdigest()[:12] + " " + raw
 
