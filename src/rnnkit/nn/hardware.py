@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The instruction sets that change which kernels oneDNN runs, so a timing's worth.
+# The instruction sets that decide which kernels oneDNN runs, and so what a timing is worth.
 KERNEL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
@@ -27,7 +27,7 @@ def cpuinfo(field: str, text: str | None = None) -> str:
 
 def cpu_identity(text: str | None = None) -> str:
     """The processor as timings must be keyed: virtual machines often report a bare
-    ``AMD EPYC`` for Zen 3, 4 and 5 alike, whose speeds differ by half, so the family,
+    ``AMD EPYC`` for Zen 3, 4 and 5 alike, whose kernels and speeds differ, so the family,
     model and stepping and the kernel-deciding flags go with the name."""
     text = read_cpuinfo() if text is None else text
     name = cpuinfo("model name", text)
