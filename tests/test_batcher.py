@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from rnnkit.decode.batcher import DONE, Batcher, QueueFull, Stream
-from rnnkit.decode.rows import MAX_ROWS, RowSampling, rowwise_product, sample_rows
+from rnnkit.decode.rows import (
+    MAX_ROWS,
+    PRODUCTS,
+    RowSampling,
+    probe_draws,
+    rowwise_product,
+    same_at_every_batch_size,
+    sample_rows,
+)
 from rnnkit.decode.sampling import generate
 from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.tasks.sections import ModelConfig
@@ -24,6 +32,22 @@ def test_a_rows_product_is_the_same_at_every_batch_size(dtype, shape):
     for rows in (2, 3, 4, 7, 8, 17, 32, 33, MAX_ROWS):
         assert torch.equal(rowwise_product(x[:rows], weight), alone[:rows])
     assert torch.allclose(alone.float(), (x.float() @ weight.float()), rtol=2e-2, atol=2e-1)  # and it is x @ W
+
+
+def test_the_probe_sees_a_change_of_summation_order_that_bf16_rounding_hides():
+    """A kernel that sums in fp64 for a batch and in fp32 for one row, as AMX's batch kernels do
+    in their own order: the cancelling draw shows it wherever the product has a pair to cancel."""
+    def order_changing(x, weight):
+        wide = torch.float64 if x.shape[0] > 1 else torch.float32
+        return (x.to(wide) @ weight.to(wide)).to(x.dtype)
+
+    for shape in [(50, 65), (64, 256), (768, 66)]:
+        random_draw, cancelling = probe_draws(shape, torch.bfloat16, "cpu")
+        assert not same_at_every_batch_size(order_changing, [cancelling])
+        assert not same_at_every_batch_size(order_changing, [random_draw, cancelling])
+        assert same_at_every_batch_size(PRODUCTS["rows"], [random_draw, cancelling])
+        assert torch.allclose((cancelling[1].float() @ cancelling[0].float()), torch.zeros(MAX_ROWS, shape[1]),
+                              atol=1e-3)  # its exact sums are zero: what is left is rounding
 
 
 def test_a_row_is_drawn_from_its_own_generator_whatever_its_neighbours():

@@ -90,36 +90,64 @@ def rowwise_product(x: Tensor, weight: Tensor) -> Tensor:
 
     The way is chosen once per weight shape by ``_way_for``; the command line's batch of one
     goes the same way, so a row in a server's batch gets the command line's bits."""
-    rows = x.shape[0]
-    way = _way_for(tuple(weight.shape), weight.dtype, weight.device.type)
-    if way == "mm" or (rows == 1 and way == "rows"):
-        return torch.mm(x, weight)
-    if way == "bmm":
-        return torch.bmm(x[:, None], weight.expand(rows, *weight.shape))[:, 0]
-    return torch.cat([torch.mm(x[row:row + 1], weight) for row in range(rows)])
+    return PRODUCTS[_way_for(tuple(weight.shape), weight.dtype, weight.device.type)](x, weight)
 
 
+def _plain_product(x: Tensor, weight: Tensor) -> Tensor:
+    return torch.mm(x, weight)
+
+
+def _batched_vector_products(x: Tensor, weight: Tensor) -> Tensor:
+    return torch.bmm(x[:, None], weight.expand(x.shape[0], *weight.shape))[:, 0]
+
+
+def _row_by_row(x: Tensor, weight: Tensor) -> Tensor:
+    return torch.cat([torch.mm(x[row:row + 1], weight) for row in range(x.shape[0])])
+
+
+# fastest first; the last is always the same at every batch size
+PRODUCTS: dict[str, Product] = {"mm": _plain_product, "bmm": _batched_vector_products, "rows": _row_by_row}
 MAX_ROWS = 64  # the batch sizes checked: a batcher runs at most this many rows (--max-batch)
 _WAYS: dict[tuple, str] = {}
 
 
 def _way_for(shape: tuple[int, int], dtype: torch.dtype, device: str) -> str:
-    """The fastest product whose rows are the same at every batch size up to ``MAX_ROWS`` for this
-    shape on this machine (kernels are picked by shape, never by values, so one check per shape
-    holds for all inputs): a plain matrix product, else one batched matrix-vector product per
-    row, else a loop of batch-1 products (always safe, slowest)."""
+    """The fastest of ``PRODUCTS`` whose rows are the same at every batch size up to ``MAX_ROWS``
+    for this shape on this machine. Kernels are picked by shape, never by values, so a check
+    per shape holds for all inputs, provided its inputs show a change of kernel (``probe_draws``)."""
     key = (shape, dtype, device)
     if key not in _WAYS:
-        generator = torch.Generator().manual_seed(0)
-        weight = torch.randn(*shape, generator=generator).to(dtype=dtype, device=device)
-        x = torch.randn(MAX_ROWS, shape[0], generator=generator).to(dtype=dtype, device=device)
-        alone = torch.cat([torch.mm(x[row:row + 1], weight) for row in range(MAX_ROWS)])
-        if all(torch.equal(torch.mm(x[:rows], weight), alone[:rows]) for rows in range(2, MAX_ROWS + 1)):
-            _WAYS[key] = "mm"
-        else:
-            batched = [torch.bmm(x[row:row + 1, None], weight[None])[:, 0] for row in range(MAX_ROWS)]
-            alone_b = torch.cat(batched)
-            same = all(torch.equal(torch.bmm(x[:rows, None], weight.expand(rows, *shape))[:, 0], alone_b[:rows])
-                       for rows in range(2, MAX_ROWS + 1))
-            _WAYS[key] = "bmm" if same else "rows"
+        draws = probe_draws(shape, dtype, device)
+        _WAYS[key] = next(way for way, product in PRODUCTS.items()
+                          if way == "rows" or same_at_every_batch_size(product, draws))
     return _WAYS[key]
+
+
+def probe_draws(shape: tuple[int, int], dtype: torch.dtype, device: str) -> list[tuple[Tensor, Tensor]]:
+    """(weight, x) pairs on which two kernels that sum in different orders disagree.
+
+    Random values, and values whose products cancel in pairs. A bf16 result keeps 8 bits, so
+    two summation orders mostly round a random sum to the same bits (on a CPU with AMX, a
+    batch of 16 rows or more goes to another kernel and differs in one element of thousands);
+    where the exact sum is zero, the result is the rounding error itself, and any change shows."""
+    generator = torch.Generator().manual_seed(0)
+    inputs, outputs = shape
+    weight = torch.randn(inputs, outputs, generator=generator)
+    x = torch.randn(MAX_ROWS, inputs, generator=generator)
+    order, half = torch.randperm(inputs, generator=generator), inputs // 2
+    plus, minus, unused = order[:half], order[half:2 * half], order[2 * half:]
+    cancelling_weight, cancelling_x = weight.clone(), x.clone()
+    cancelling_weight[minus] = -weight[plus]
+    cancelling_x[:, minus] = x[:, plus]
+    cancelling_x[:, unused] = 0.0
+    return [(w.to(dtype=dtype, device=device), v.to(dtype=dtype, device=device))
+            for w, v in ((weight, x), (cancelling_weight, cancelling_x))]
+
+
+def same_at_every_batch_size(product: Product, draws: Sequence[tuple[Tensor, Tensor]]) -> bool:
+    """Whether ``product`` gives every row of each draw the bits it gets alone, at batch sizes 2 and up."""
+    for weight, x in draws:
+        alone = torch.cat([product(x[row:row + 1], weight) for row in range(x.shape[0])])
+        if not all(torch.equal(product(x[:rows], weight), alone[:rows]) for rows in range(2, x.shape[0] + 1)):
+            return False
+    return True
