@@ -42,12 +42,13 @@ def test_the_probe_sees_a_change_of_summation_order_that_bf16_rounding_hides():
         return (x.to(wide) @ weight.to(wide)).to(x.dtype)
 
     for shape in [(50, 65), (64, 256), (768, 66)]:
-        random_draw, cancelling = probe_draws(shape, torch.bfloat16, "cpu")
+        cancelling, random_draw = probe_draws(shape, torch.bfloat16, "cpu")
         assert not same_at_every_batch_size(order_changing, [cancelling])
         assert not same_at_every_batch_size(order_changing, [random_draw, cancelling])
         assert same_at_every_batch_size(PRODUCTS["rows"], [random_draw, cancelling])
         assert torch.allclose((cancelling[1].float() @ cancelling[0].float()), torch.zeros(MAX_ROWS, shape[1]),
                               atol=1e-3)  # its exact sums are zero: what is left is rounding
+    assert len(probe_draws((50, 65), torch.float32, "cpu")) == 1  # fp32 shows its accumulator's bits
 
 
 def test_a_row_is_drawn_from_its_own_generator_whatever_its_neighbours():

@@ -126,10 +126,11 @@ def _way_for(shape: tuple[int, int], dtype: torch.dtype, device: str) -> str:
 def probe_draws(shape: tuple[int, int], dtype: torch.dtype, device: str) -> list[tuple[Tensor, Tensor]]:
     """(weight, x) pairs on which two kernels that sum in different orders disagree.
 
-    Random values, and values whose products cancel in pairs. A bf16 result keeps 8 bits, so
-    two summation orders mostly round a random sum to the same bits (on a CPU with AMX, a
-    batch of 16 rows or more goes to another kernel and differs in one element of thousands);
-    where the exact sum is zero, the result is the rounding error itself, and any change shows."""
+    Random values show it in fp32, whose result holds the accumulator's bits. A bf16 or fp16
+    result keeps 8 or 11 bits, so two summation orders mostly round a random sum alike (on a
+    CPU with AMX, a bf16 batch of 16 rows or more goes to another kernel and differs in one
+    element of thousands); so those first get values whose products cancel in pairs: where
+    the exact sum is zero, the result is the rounding error itself, and any change shows."""
     generator = torch.Generator().manual_seed(0)
     inputs, outputs = shape
     weight = torch.randn(inputs, outputs, generator=generator)
@@ -140,8 +141,8 @@ def probe_draws(shape: tuple[int, int], dtype: torch.dtype, device: str) -> list
     cancelling_weight[minus] = -weight[plus]
     cancelling_x[:, minus] = x[:, plus]
     cancelling_x[:, unused] = 0.0
-    return [(w.to(dtype=dtype, device=device), v.to(dtype=dtype, device=device))
-            for w, v in ((weight, x), (cancelling_weight, cancelling_x))]
+    draws = [(cancelling_weight, cancelling_x), (weight, x)] if dtype.itemsize < 4 else [(weight, x)]
+    return [(w.to(dtype=dtype, device=device), v.to(dtype=dtype, device=device)) for w, v in draws]
 
 
 def same_at_every_batch_size(product: Product, draws: Sequence[tuple[Tensor, Tensor]]) -> bool:
