@@ -102,6 +102,8 @@ def _batched_vector_products(x: Tensor, weight: Tensor) -> Tensor:
 
 
 def _row_by_row(x: Tensor, weight: Tensor) -> Tensor:
+    if x.shape[0] == 1:  # the command line's every step: no copy through cat
+        return torch.mm(x, weight)
     return torch.cat([torch.mm(x[row:row + 1], weight) for row in range(x.shape[0])])
 
 
