@@ -178,7 +178,7 @@ def test_a_joint_vocabulary_with_its_own_target_unit_is_refused_before_the_data(
     assert code == 2 and len(error) == 1 and "--target-tokenizer" in error[0] and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(("minutes", "width"), [(1, 256), (2, 256), (2.5, 512), (5, 512), (10, 512), (60, 512)])
+@pytest.mark.parametrize(("minutes", "width"), [(0.5, 512), (1, 512), (2, 512), (5, 512), (10, 512), (60, 512)])
 def test_the_budget_sets_the_width_unless_the_user_chose_it_or_tied_the_embeddings(minutes, width):
     assert [(c.field, c.value) for c in width_choices(minutes, set())] == [("hidden_size", width)]
     assert width_choices(minutes, {"hidden_size"}) == [] and width_choices(minutes, {"tie_weights"}) == []
