@@ -6,7 +6,10 @@ import threading
 
 import pytest
 import torch
+from torch import Tensor
 
+from rnnkit.decode import rows as rows_module
+from rnnkit.decode import way_cache
 from rnnkit.decode.batcher import DONE, Batcher, QueueFull, Stream
 from rnnkit.decode.rows import (
     MAX_ROWS,
@@ -49,6 +52,50 @@ def test_the_probe_sees_a_change_of_summation_order_that_bf16_rounding_hides():
         assert torch.allclose((cancelling[1].float() @ cancelling[0].float()), torch.zeros(MAX_ROWS, shape[1]),
                               atol=1e-3)  # its exact sums are zero: what is left is rounding
     assert len(probe_draws((50, 65), torch.float32, "cpu")) == 1  # fp32 shows its accumulator's bits
+
+
+def test_a_probed_way_is_remembered_on_disk_per_machine_and_probe_version(monkeypatch, tmp_path, capsys):
+    """A later process reads the way instead of probing again; another machine, a newer probe,
+    a damaged file or an unknown way probes again."""
+    from rnnkit.cli import main
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    probed = []
+    real_check = rows_module.same_at_every_batch_size
+    monkeypatch.setattr(rows_module, "same_at_every_batch_size", lambda *args: probed.append(1) or real_check(*args))
+    shape, dtype = (40, 24), torch.bfloat16
+    weight, x = torch.randn(*shape).to(dtype), torch.randn(5, shape[0]).to(dtype)
+
+    def product_in_a_new_process() -> Tensor:
+        monkeypatch.setattr(rows_module, "_WAYS", {})
+        probed.clear()
+        return rows_module.rowwise_product(x, weight)
+
+    first = product_in_a_new_process()
+    way = rows_module._WAYS[(shape, dtype, "cpu")]
+    assert probed and way_cache.remembered_way(shape, dtype, "cpu") == way
+    assert torch.equal(product_in_a_new_process(), first) and not probed
+    way_cache.remember_way(shape, dtype, "cpu", "rows")
+    product_in_a_new_process()
+    assert rows_module._WAYS[(shape, dtype, "cpu")] == "rows" and not probed  # read, not probed
+    for damage in ("{not json", '{"x": 1}'):
+        way_cache.ways_path().write_text(damage)
+        product_in_a_new_process()
+        assert probed and way_cache.remembered_way(shape, dtype, "cpu") == way
+    way_cache.remember_way(shape, dtype, "cpu", "magic")
+    product_in_a_new_process()
+    assert probed and way_cache.remembered_way(shape, dtype, "cpu") == way
+    monkeypatch.setattr(way_cache, "PROBE_VERSION", way_cache.PROBE_VERSION + 1)
+    product_in_a_new_process()
+    assert probed
+    monkeypatch.setattr(way_cache, "machine_key", lambda device: "0123abcd another processor")
+    product_in_a_new_process()
+    assert probed
+    assert main(["cache", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count(f"rows of a 40x24 bfloat16 product: {way}") == 3 and "another processor | probe" in shown
+    assert main(["cache", "clear"]) == 0
+    assert "cleared 3 product ways" in capsys.readouterr().out and not way_cache.ways_path().exists()
 
 
 def test_a_row_is_drawn_from_its_own_generator_whatever_its_neighbours():

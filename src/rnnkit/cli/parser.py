@@ -208,9 +208,10 @@ def _add_serve(commands) -> None:
 def _add_others(commands) -> None:
     commands.add_parser("corpora", help="list the built-in corpora and their sizes")
 
-    cache = commands.add_parser("cache", help="the backend timings --backend auto keeps per machine: show or clear")
-    cache.add_argument("action", choices=("show", "clear"), help="show: one line per timed shape; clear: delete "
-                       "them, so the next run times again")
+    cache = commands.add_parser("cache", help="what rnnkit measures once per machine (the backend timings of "
+                                "--backend auto, the batch-invariant product ways of sampling): show or clear")
+    cache.add_argument("action", choices=("show", "clear"), help="show: one line per timed shape or product; "
+                       "clear: delete them, so the next run measures again")
 
     experiment = commands.add_parser("experiment", help="reproduce a classic result: vanishing, memory, "
                                      "clipping, depth, cells, ngram-vs-rnn",

@@ -57,12 +57,14 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from rnnkit.decode.way_cache import clear_ways, describe_ways, ways_path
     from rnnkit.nn.backends import cache_path, clear_cache, describe_cache
 
     if args.action == "clear":
         print(f"{cache_path()}: cleared {clear_cache()} timed shapes")
+        print(f"{ways_path()}: cleared {clear_ways()} product ways")
         return 0
-    lines = describe_cache()
+    lines = describe_cache() + describe_ways()
     print("\n".join(lines) if lines else f"{cache_path()}: no timings yet (`--backend auto` writes them)")
     return 0
 

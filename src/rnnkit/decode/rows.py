@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from rnnkit.decode.way_cache import remember_way, remembered_way
 from rnnkit.nn.recurrent import State
 from rnnkit.nn.state import map_state
 
@@ -116,12 +117,17 @@ _WAYS: dict[tuple, str] = {}
 def _way_for(shape: tuple[int, int], dtype: torch.dtype, device: str) -> str:
     """The fastest of ``PRODUCTS`` whose rows are the same at every batch size up to ``MAX_ROWS``
     for this shape on this machine. Kernels are picked by shape, never by values, so a check
-    per shape holds for all inputs, provided its inputs show a change of kernel (``probe_draws``)."""
+    per shape holds for all inputs, provided its inputs show a change of kernel (``probe_draws``);
+    and per machine, so it is remembered on disk (``way_cache``) for later processes."""
     key = (shape, dtype, device)
     if key not in _WAYS:
-        draws = probe_draws(shape, dtype, device)
-        _WAYS[key] = next(way for way, product in PRODUCTS.items()
-                          if way == "rows" or same_at_every_batch_size(product, draws))
+        way = remembered_way(shape, dtype, device)
+        if way not in PRODUCTS:
+            draws = probe_draws(shape, dtype, device)
+            way = next(way for way, product in PRODUCTS.items()
+                       if way == "rows" or same_at_every_batch_size(product, draws))
+            remember_way(shape, dtype, device, way)
+        _WAYS[key] = way
     return _WAYS[key]
 
 

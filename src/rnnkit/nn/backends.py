@@ -110,7 +110,7 @@ def choose_backend(shape: Shape, minutes: float, steps: int, log=print, use_cach
                  for kind in candidates}
         if use_cache:
             cache.setdefault(machine, {})[key] = known
-            _write_cache(path, cache)
+            write_cache(path, cache)
     budget_s = minutes * 60 if minutes > 0 else steps * known["fused"]["step_s"]
     return _pick(known, budget_s), {"timings": known}
 
@@ -142,7 +142,7 @@ def read_cache(path: Path) -> dict:
         return {}
 
 
-def _write_cache(path: Path, cache: dict) -> None:
+def write_cache(path: Path, cache: dict) -> None:
     """Written to a temporary name and renamed, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
