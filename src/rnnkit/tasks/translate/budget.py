@@ -8,12 +8,13 @@ spend the step on real tokens instead. On eng-fra, French to English, 5 minutes,
 sacreBLEU against 27.15 for 64-pair batches (docs/tuning.md, "Translator defaults"). The
 choice is printed at the start of a run and stored in its ``config.json``.
 
-A wider recurrent layer costs more per step and learns more per step, and on two CPU
-cores the second wins at every budget measured: 1x512 trained furthest at 1, 2, 5, 10, 20
-and 30 minutes (French to English, greedy test BLEU 5.68 against 2.43 for 1x256 at 1
+A wider recurrent layer costs more per step and learns more per step; on two CPU cores
+1x512 is the balance that trained furthest at every budget measured: against 1x256 at 1,
+2, 5, 10, 20 and 30 minutes (French to English, greedy test BLEU 5.68 against 2.43 at 1
 minute, 16.15 against 11.50 at 2, 38.31 against 34.97 at 5; beam 5 51.60 against 48.97 at
-20, 53.13 against 51.39 and 49.15 for 2x256 at 30; docs/tuning.md, "The translator's
-width by budget"). A budget in steps keeps the parser's 1x256.
+20, 53.13 against 51.39, and 49.15 for 2x256, at 30) and against 1x768 at 60 (greedy
+52.33 against 51.78; docs/tuning.md, "The translator's width by budget"). A budget in
+steps keeps the parser's 1x256.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def batching_choices(costs: np.ndarray, batch_size: int, given: set[str]) -> lis
 WIDTH_FLAGS = {"hidden_size", "tie_weights"}  # a tied model's width is its embedding's
 # French to English, full eng-fra, bf16, 2-core Zen 4, Zen 5 and Intel Xeon with AMX (docs/tuning.md).
 WIDTH_BY_MINUTES = (
-    Row(math.inf, {"hidden_size": 512}, "1x512 trained furthest at every budget measured, 1 to 30 minutes"),
+    Row(math.inf, {"hidden_size": 512}, "1x512 trained furthest at every budget measured, 1 to 60 minutes"),
 )
 
 
