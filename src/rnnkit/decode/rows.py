@@ -6,7 +6,7 @@ result independent of its neighbours:
 
 - ``rowwise_product``: a matrix-product kernel is chosen by shape, and a row computed
   in a batch of 32 can differ in its last bit from the same row at batch 1. The
-  stepper's products go the fastest way checked once per weight shape to give every
+  stepper's products go the fastest way checked once per weight shape and machine to give every
   batch size the batch-1 rows bit for bit (a plain product, one batched
   matrix-vector product per row, or a loop of batch-1 products). The rest of a step
   is element-wise and works the same on every row.

@@ -1,6 +1,6 @@
 """The batch-invariant product's way per weight shape, remembered on disk per machine.
 
-``rows`` finds the way by multiplying two draws at every batch size up to 64: 3.4 s for
+``rows`` finds the way by multiplying its probe draws at every batch size up to 64: 3.4 s for
 the 1x512 LSTM's 512 x 2048 bf16 weight on a 2-core Intel Xeon with AMX, which every
 ``rnnkit sample`` and every server start of a bf16 run would pay again. Kernels are picked
 by shape, dtype, processor, thread count and PyTorch build; ``machine_key`` names the
